@@ -1,0 +1,36 @@
+"""Build the Cython kernels; all metadata lives in pyproject.toml.
+
+FASTMLP_DEBUG=1 at build time turns bounds/wraparound/initialised checks back on (and -O0 -g) for debugging.
+"""
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTMLP_DEBUG", "0") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+    "embedsignature": True,
+}
+
+extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-ffp-contract=fast"]
+
+extensions = [
+    Extension(
+        "fastmlp._kernels",
+        ["src/fastmlp/_kernels.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=extra_compile_args,
+        libraries=["m"],
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))
