@@ -1,0 +1,1429 @@
+# cython: language_level=3
+"""Cython kernels of fastmlp: the hot core, over BLAS from ``scipy.linalg.cython_blas``.
+
+Every public function has the same name, arguments and ``out=`` buffers as its twin in
+``_numpy_backend.py`` (the reference the tests hold these to). Shapes are batch-first, row-major:
+``X (n, d)``, ``W (fan_in, fan_out)``, ``b (fan_out,)``. Public functions validate dtype, shape and
+contiguity at the Python boundary (bounds checks are compiled out), then release the GIL and run
+``nogil`` helpers that take raw pointers and sizes. Nothing is allocated inside a training step.
+"""
+cimport cython
+from libc.math cimport (exp, expf, log, logf, log1p, log1pf, expm1, expm1f, tanh, tanhf,
+                        erf, erff, sqrt, sqrtf, fabs, fabsf, pow)
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+import numpy as np
+cimport numpy as cnp
+
+from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES
+
+cnp.import_array()
+
+NAME = "cython"
+
+ctypedef fused floating:
+    float
+    double
+
+# Keep in sync with _netspec.ACTIVATIONS.
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_LOGISTIC = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_LEAKY_RELU = 4
+    ACT_PRELU = 5
+    ACT_ELU = 6
+    ACT_SOFTPLUS = 7
+    ACT_GELU = 8
+    ACT_SILU = 9
+    ACT_SOFTSIGN = 10
+    ACT_HARDTANH = 11
+    ACT_SOFTMAX = 12
+
+cdef enum:
+    LOSS_CE = 0
+    LOSS_BCE = 1
+    LOSS_SE = 2
+
+cdef enum:
+    OPT_SGD = 0
+    OPT_MOMENTUM = 1
+    OPT_NESTEROV = 2
+    OPT_ADAM = 3
+
+# Below this many multiply-adds a direct loop beats the fixed cost of a BLAS call.
+cdef Py_ssize_t SMALL_GEMM = 4096
+cdef double SQRT1_2 = 0.7071067811865476
+cdef double INV_SQRT_2PI = 0.3989422804014327
+
+
+# ======================================================================================================
+# Scalar maths, fused over float/double so float32 stays float32
+# ======================================================================================================
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+cdef inline floating _erf(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+cdef inline floating _fabs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+cdef inline floating _sigmoid(floating x) noexcept nogil:
+    """1 / (1 + exp(−x)), never overflowing: exp is only taken of a non-positive number."""
+    cdef floating e
+    if x >= 0:
+        return 1 / (1 + _exp(-x))
+    e = _exp(x)
+    return e / (1 + e)
+
+
+# ======================================================================================================
+# GEMM: row-major front end to column-major BLAS, with a direct loop for tiny products
+# ======================================================================================================
+
+cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
+                const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb, floating beta,
+                floating* C, Py_ssize_t ldc) noexcept nogil:
+    """C := alpha · op(A) · op(B) + beta · C, row-major; op(A) is (m, k), op(B) is (k, n).
+    beta == 0 never reads C (so C may hold garbage)."""
+    cdef Py_ssize_t i, j, p, ars, acs, brs, bcs
+    cdef floating s
+    cdef int im, in_, ik, ilda, ildb, ildc
+    cdef char ta, tb
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        for i in range(m):
+            for j in range(n):
+                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
+        return
+    if m * n * k <= SMALL_GEMM:
+        if trans_a:
+            ars = 1
+            acs = lda
+        else:
+            ars = lda
+            acs = 1
+        if trans_b:
+            brs = 1
+            bcs = ldb
+        else:
+            brs = ldb
+            bcs = 1
+        for i in range(m):
+            for j in range(n):
+                s = 0
+                for p in range(k):
+                    s = s + A[i * ars + p * acs] * B[p * brs + j * bcs]
+                if beta == 0:
+                    C[i * ldc + j] = alpha * s
+                else:
+                    C[i * ldc + j] = alpha * s + beta * C[i * ldc + j]
+        return
+    # Row-major C (m×n) is column-major Cᵀ (n×m) = op(B)ᵀ · op(A)ᵀ: swap the operands.
+    ta = b'T' if trans_b else b'N'
+    tb = b'T' if trans_a else b'N'
+    im, in_, ik = <int>n, <int>m, <int>k
+    ilda, ildb, ildc = <int>ldb, <int>lda, <int>ldc
+    if floating is float:
+        sgemm(&ta, &tb, &im, &in_, &ik, &alpha, <float*>B, &ilda, <float*>A, &ildb, &beta, C, &ildc)
+    else:
+        dgemm(&ta, &tb, &im, &in_, &ik, &alpha, <double*>B, &ilda, <double*>A, &ildb, &beta, C, &ildc)
+
+
+# ======================================================================================================
+# Activations: forward (in place allowed) and backprop G ← G ⊙ f'(z) from A = f(Z) (and Z if needed)
+# ======================================================================================================
+
+cdef void _softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating mx, s
+    for i in range(n):
+        mx = Z[i * m]
+        for j in range(1, m):
+            if Z[i * m + j] > mx:
+                mx = Z[i * m + j]
+        s = 0
+        for j in range(m):
+            out[i * m + j] = _exp(Z[i * m + j] - mx)
+            s = s + out[i * m + j]
+        s = 1 / s
+        for j in range(m):
+            out[i * m + j] = out[i * m + j] * s
+
+
+cdef void _act_forward(int act, floating p, const floating* gamma, const floating* Z, floating* A,
+                       Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """A = f(Z) over an (n, m) block; A may be Z. gamma: per-column slopes (prelu only)."""
+    cdef Py_ssize_t i, j, N = n * m
+    cdef floating x
+    if act == ACT_IDENTITY:
+        if A != Z:
+            memcpy(A, Z, N * sizeof(floating))
+    elif act == ACT_LOGISTIC:
+        for i in range(N):
+            A[i] = _sigmoid(Z[i])
+    elif act == ACT_TANH:
+        for i in range(N):
+            A[i] = _tanh(Z[i])
+    elif act == ACT_RELU:
+        for i in range(N):
+            x = Z[i]
+            A[i] = x if x > 0 else 0
+    elif act == ACT_LEAKY_RELU:
+        for i in range(N):
+            x = Z[i]
+            A[i] = x if x > 0 else p * x
+    elif act == ACT_PRELU:
+        for i in range(n):
+            for j in range(m):
+                x = Z[i * m + j]
+                A[i * m + j] = x if x > 0 else gamma[j] * x
+    elif act == ACT_ELU:
+        for i in range(N):
+            x = Z[i]
+            A[i] = x if x > 0 else p * _expm1(x)
+    elif act == ACT_SOFTPLUS:
+        for i in range(N):
+            x = Z[i]
+            A[i] = (x if x > 0 else 0) + _log1p(_exp(-_fabs(x)))
+    elif act == ACT_GELU:
+        for i in range(N):
+            x = Z[i]
+            A[i] = <floating>0.5 * x * (1 + _erf(x * <floating>SQRT1_2))
+    elif act == ACT_SILU:
+        for i in range(N):
+            x = Z[i]
+            A[i] = x * _sigmoid(x)
+    elif act == ACT_SOFTSIGN:
+        for i in range(N):
+            x = Z[i]
+            A[i] = x / (1 + _fabs(x))
+    elif act == ACT_HARDTANH:
+        for i in range(N):
+            x = Z[i]
+            A[i] = 1 if x > 1 else (-1 if x < -1 else x)
+    elif act == ACT_SOFTMAX:
+        _softmax_rows(Z, A, n, m)
+
+
+cdef void _act_backprop(int act, floating p, const floating* gamma, const floating* A,
+                        const floating* Z, floating* G, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """G ← G ⊙ f'(z) over an (n, m) block, f' taken from A = f(Z) (from Z for prelu, gelu, silu)."""
+    cdef Py_ssize_t i, j, N = n * m
+    cdef floating a, x, s
+    if act == ACT_IDENTITY:
+        return
+    elif act == ACT_LOGISTIC:
+        for i in range(N):
+            a = A[i]
+            G[i] = G[i] * a * (1 - a)
+    elif act == ACT_TANH:
+        for i in range(N):
+            a = A[i]
+            G[i] = G[i] * (1 - a * a)
+    elif act == ACT_RELU:
+        for i in range(N):
+            G[i] = G[i] if A[i] > 0 else 0
+    elif act == ACT_LEAKY_RELU:
+        for i in range(N):
+            G[i] = G[i] if A[i] > 0 else p * G[i]
+    elif act == ACT_PRELU:
+        for i in range(n):
+            for j in range(m):
+                if not Z[i * m + j] > 0:
+                    G[i * m + j] = gamma[j] * G[i * m + j]
+    elif act == ACT_ELU:
+        for i in range(N):
+            a = A[i]
+            G[i] = G[i] if a > 0 else (a + p) * G[i]
+    elif act == ACT_SOFTPLUS:
+        for i in range(N):
+            G[i] = -_expm1(-A[i]) * G[i]
+    elif act == ACT_GELU:
+        for i in range(N):
+            x = Z[i]
+            G[i] = G[i] * (<floating>0.5 * (1 + _erf(x * <floating>SQRT1_2))
+                           + x * <floating>INV_SQRT_2PI * _exp(<floating>-0.5 * x * x))
+    elif act == ACT_SILU:
+        for i in range(N):
+            x = Z[i]
+            s = _sigmoid(x)
+            G[i] = G[i] * s * (1 + x * (1 - s))
+    elif act == ACT_SOFTSIGN:
+        for i in range(N):
+            a = 1 - _fabs(A[i])
+            G[i] = G[i] * a * a
+    elif act == ACT_HARDTANH:
+        for i in range(N):
+            G[i] = G[i] if _fabs(A[i]) < 1 else 0
+
+
+cdef void _prelu_grad(const floating* G, const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m,
+                      floating scale, bint accumulate) noexcept nogil:
+    """out_j (+)= scale · Σ_i G[i, j] · min(0, Z[i, j])."""
+    cdef Py_ssize_t i, j
+    cdef floating z
+    if not accumulate:
+        for j in range(m):
+            out[j] = 0
+    for i in range(n):
+        for j in range(m):
+            z = Z[i * m + j]
+            if z < 0:
+                out[j] = out[j] + scale * G[i * m + j] * z
+
+
+cdef void _bias_fill(floating* out, const floating* b, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        memcpy(out + i * m, b, m * sizeof(floating))
+
+
+cdef void _colsum(const floating* D, floating* out, Py_ssize_t n, Py_ssize_t m, floating alpha,
+                  floating beta) noexcept nogil:
+    """out := alpha · Σ_rows D + beta · out (beta == 0 never reads out)."""
+    cdef Py_ssize_t i, j
+    if beta == 0:
+        for j in range(m):
+            out[j] = 0
+    elif beta != 1:
+        for j in range(m):
+            out[j] = beta * out[j]
+    for i in range(n):
+        for j in range(m):
+            out[j] = out[j] + alpha * D[i * m + j]
+
+
+cdef void _dense_forward(const floating* X, const floating* W, const floating* b, floating* Z,
+                         floating* A, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, int act, floating p,
+                         const floating* gamma) noexcept nogil:
+    """Z = X·W + b (bias pre-filled, GEMM with beta = 1), then A = f(Z). Z may be A."""
+    _bias_fill(Z, b, n, m)
+    _gemm(False, False, n, m, k, <floating>1, X, k, W, m, <floating>1, Z, m)
+    _act_forward(act, p, gamma, Z, A, n, m)
+
+
+# ======================================================================================================
+# Losses: sum over rows of L_i (in double); δ_i = ∂L_i/∂input written to D (D may alias the input)
+# ======================================================================================================
+
+cdef double _softmax_ce(const floating* Z, const Py_ssize_t* labels, floating* D, const floating* sw,
+                        Py_ssize_t n, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t i, j, y
+    cdef floating mx, s, zy, w
+    cdef double total = 0
+    for i in range(n):
+        y = labels[i]
+        zy = Z[i * c + y]
+        mx = Z[i * c]
+        for j in range(1, c):
+            if Z[i * c + j] > mx:
+                mx = Z[i * c + j]
+        s = 0
+        for j in range(c):
+            D[i * c + j] = _exp(Z[i * c + j] - mx)
+            s = s + D[i * c + j]
+        w = 1 if sw == NULL else sw[i]
+        total += w * (<double>_log(s) + mx - zy)
+        s = w / s
+        for j in range(c):
+            D[i * c + j] = D[i * c + j] * s
+        D[i * c + y] = D[i * c + y] - w
+    return total
+
+
+cdef double _sigmoid_bce(const floating* Z, const floating* Y, floating* D, const floating* sw,
+                         Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating z, y, w
+    cdef double total = 0, row
+    for i in range(n):
+        w = 1 if sw == NULL else sw[i]
+        row = 0
+        for j in range(m):
+            z = Z[i * m + j]
+            y = Y[i * m + j]
+            row += (z if z > 0 else 0) - z * y + _log1p(_exp(-_fabs(z)))
+            D[i * m + j] = w * (_sigmoid(z) - y)
+        total += w * row
+    return total
+
+
+cdef double _squared_error(const floating* Yhat, const floating* Y, floating* D, const floating* sw,
+                           Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating d, w
+    cdef double total = 0, row
+    for i in range(n):
+        w = 1 if sw == NULL else sw[i]
+        row = 0
+        for j in range(m):
+            d = Yhat[i * m + j] - Y[i * m + j]
+            row += <double>d * d
+            D[i * m + j] = w * d
+        total += 0.5 * w * row
+    return total
+
+
+# ======================================================================================================
+# Flat parameter updates
+# ======================================================================================================
+
+cdef void _sgd(floating* theta, const floating* g, Py_ssize_t P, floating lr) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(P):
+        theta[i] = theta[i] - lr * g[i]
+
+
+cdef void _momentum(floating* theta, const floating* g, floating* v, Py_ssize_t P, floating lr,
+                    floating mu, bint nesterov) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating vi
+    for i in range(P):
+        vi = mu * v[i] - lr * g[i]
+        v[i] = vi
+        if nesterov:
+            theta[i] = theta[i] + mu * vi - lr * g[i]
+        else:
+            theta[i] = theta[i] + vi
+
+
+cdef void _adam(floating* theta, const floating* g, floating* m, floating* v, Py_ssize_t P,
+                double lr, double b1, double b2, double eps, long long t) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, fb1 = <floating>b1, fb2 = <floating>b2
+    cdef floating step = <floating>(lr / (1.0 - pow(b1, <double>t)))
+    cdef floating c2 = <floating>(1.0 / (1.0 - pow(b2, <double>t)))
+    cdef floating feps = <floating>eps
+    for i in range(P):
+        gi = g[i]
+        m[i] = fb1 * m[i] + (1 - fb1) * gi
+        v[i] = fb2 * v[i] + (1 - fb2) * gi * gi
+        theta[i] = theta[i] - step * m[i] / (_sqrt(v[i] * c2) + feps)
+
+
+# ======================================================================================================
+# Python boundary: validation helpers
+# ======================================================================================================
+
+cdef inline int _kind_of(object arr, str name) except -1:
+    """0 for float32, 1 for float64; raise for anything else or a non-contiguous array."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(arr).__name__}")
+    cdef cnp.ndarray a = <cnp.ndarray>arr
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t == cnp.NPY_FLOAT32:
+        kind = 0
+    elif t == cnp.NPY_FLOAT64:
+        kind = 1
+    else:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError(f"{name}: array must be C-contiguous")
+    return kind
+
+
+cdef int _check(object arr, str name, int kind, int ndim, bint writeable=False) except -1:
+    cdef int k = _kind_of(arr, name)
+    if kind >= 0 and k != kind:
+        raise TypeError(f"{name}: dtype {arr.dtype} does not match the other arrays "
+                        f"({'float64' if kind else 'float32'})")
+    if cnp.PyArray_NDIM(<cnp.ndarray>arr) != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {arr.shape}")
+    if writeable and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>arr):
+        raise ValueError(f"{name}: output array is read-only")
+    return k
+
+
+cdef inline void* _ptr(object arr):
+    return cnp.PyArray_DATA(<cnp.ndarray>arr) if arr is not None else NULL
+
+
+cdef inline Py_ssize_t _dim(object arr, int i):
+    return cnp.PyArray_DIM(<cnp.ndarray>arr, i)
+
+
+cdef int _act_code(object activation) except -1:
+    return ACTIVATION_CODES[canonical_activation(activation)]
+
+
+cdef double _act_scalar(int code, object param) except? -1:
+    if code == ACT_PRELU:
+        return 0.0
+    if param is None:
+        return 0.01 if code == ACT_LEAKY_RELU else (1.0 if code == ACT_ELU else 0.0)
+    return float(param)
+
+
+cdef object _act_gamma(int code, object param, int kind, Py_ssize_t m):
+    if code != ACT_PRELU:
+        return None
+    _check(param, "param", kind, 1)
+    if _dim(param, 0) != m:
+        raise ValueError(f"param: prelu needs a slope array of shape ({m},), got {param.shape}")
+    return param
+
+
+cdef object _check_same_shape(object a, str an, object b, str bn):
+    if a.shape != b.shape:
+        raise ValueError(f"{bn}: shape {b.shape} does not match {an} {a.shape}")
+
+
+# ======================================================================================================
+# Public functional kernels (same names and signatures as _numpy_backend)
+# ======================================================================================================
+
+def activation_forward(Z, out, activation, param=None):
+    """out = f(Z), elementwise (row-wise for softmax). ``out`` may be ``Z``. Returns out.
+
+    param: slope for leaky_relu (default 0.01), gamma for elu (default 1.0), the per-unit slope array
+    of shape (M,) for prelu.
+    """
+    cdef int code = _act_code(activation)
+    cdef int kind = _check(Z, "Z", -1, 2)
+    _check(out, "out", kind, 2, True)
+    _check_same_shape(Z, "Z", out, "out")
+    cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
+    cdef double p = _act_scalar(code, param)
+    gamma = _act_gamma(code, param, kind, m)
+    cdef void* zp = _ptr(Z)
+    cdef void* ap = _ptr(out)
+    cdef void* gp = _ptr(gamma)
+    if code == ACT_SOFTMAX and m == 0:
+        return out
+    with nogil:
+        if kind == 0:
+            _act_forward(code, <float>p, <float*>gp, <float*>zp, <float*>ap, n, m)
+        else:
+            _act_forward(code, <double>p, <double*>gp, <double*>zp, <double*>ap, n, m)
+    return out
+
+
+def backprop_activation(G, A, Z, out, activation, param=None):
+    """out = G ⊙ f'(z): the upstream gradient ∂L/∂A pulled back through the activation. ``out`` may be G."""
+    cdef int code = _act_code(activation)
+    if code == ACT_SOFTMAX:
+        raise ValueError("activation: softmax has a Jacobian, not an elementwise derivative; "
+                         "use softmax_cross_entropy")
+    cdef int kind = _check(G, "G", -1, 2)
+    _check(A, "A", kind, 2)
+    _check(out, "out", kind, 2, True)
+    _check_same_shape(A, "A", G, "G")
+    _check_same_shape(A, "A", out, "out")
+    if code == ACT_PRELU or code == ACT_GELU or code == ACT_SILU:
+        if Z is None:
+            raise ValueError(f"Z: {canonical_activation(activation)} needs the pre-activation Z "
+                             "for its derivative")
+    if Z is not None:
+        _check(Z, "Z", kind, 2)
+        _check_same_shape(A, "A", Z, "Z")
+    cdef Py_ssize_t n = _dim(A, 0), m = _dim(A, 1)
+    cdef double p = _act_scalar(code, param)
+    gamma = _act_gamma(code, param, kind, m)
+    if out is not G:
+        np.copyto(out, G)
+    cdef void* ap = _ptr(A)
+    cdef void* zp = _ptr(Z)
+    cdef void* op = _ptr(out)
+    cdef void* gp = _ptr(gamma)
+    with nogil:
+        if kind == 0:
+            _act_backprop(code, <float>p, <float*>gp, <float*>ap, <float*>zp, <float*>op, n, m)
+        else:
+            _act_backprop(code, <double>p, <double*>gp, <double*>ap, <double*>zp, <double*>op, n, m)
+    return out
+
+
+def activation_derivative(A, Z, out, activation, param=None):
+    """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
+    prelu, gelu and silu (``Z`` may be None otherwise). Returns out."""
+    _check(out, "out", -1, 2, True)
+    out.fill(1)
+    return backprop_activation(out, A, Z, out, activation, param)
+
+
+def softmax(Z, out):
+    """out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i]). ``out`` may be Z."""
+    return activation_forward(Z, out, "softmax")
+
+
+def log_softmax(Z, out):
+    """out[i] = Z[i] − max Z[i] − log Σ_j exp(Z[i, j] − max Z[i])."""
+    cdef int kind = _check(Z, "Z", -1, 2)
+    _check(out, "out", kind, 2, True)
+    _check_same_shape(Z, "Z", out, "out")
+    cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
+    cdef void* zp = _ptr(Z)
+    cdef void* op = _ptr(out)
+    with nogil:
+        if kind == 0:
+            _log_softmax_rows(<float*>zp, <float*>op, n, m)
+        else:
+            _log_softmax_rows(<double*>zp, <double*>op, n, m)
+    return out
+
+
+cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef floating mx, s
+    for i in range(n):
+        if m == 0:
+            continue
+        mx = Z[i * m]
+        for j in range(1, m):
+            if Z[i * m + j] > mx:
+                mx = Z[i * m + j]
+        s = 0
+        for j in range(m):
+            s = s + _exp(Z[i * m + j] - mx)
+        s = _log(s) + mx
+        for j in range(m):
+            out[i * m + j] = Z[i * m + j] - s
+
+
+cdef int _check_dense(X, W, b, out) except -1:
+    cdef int kind = _check(X, "X", -1, 2)
+    _check(W, "W", kind, 2)
+    _check(b, "b", kind, 1)
+    _check(out, "out", kind, 2, True)
+    if _dim(X, 1) != _dim(W, 0):
+        raise ValueError(f"W: shape {W.shape} does not match X with {X.shape[1]} columns")
+    if _dim(b, 0) != _dim(W, 1):
+        raise ValueError(f"b: shape {b.shape} does not match W {W.shape}")
+    if _dim(out, 0) != _dim(X, 0) or _dim(out, 1) != _dim(W, 1):
+        raise ValueError(f"out: shape {out.shape}, expected {(X.shape[0], W.shape[1])}")
+    return kind
+
+
+def dense_forward(X, W, b, out, activation="identity", param=None, Z=None):
+    """out = f(X · W + b) with X (n, fan_in), W (fan_in, fan_out), b (fan_out,), out (n, fan_out).
+    When ``Z`` is given it receives the pre-activation X · W + b. Returns out.
+
+    One pass: the bias is pre-filled into the output and the GEMM accumulates onto it (beta = 1);
+    the activation is then applied in place."""
+    cdef int code = _act_code(activation)
+    cdef int kind = _check_dense(X, W, b, out)
+    if Z is not None:
+        _check(Z, "Z", kind, 2, True)
+        _check_same_shape(out, "out", Z, "Z")
+    cdef Py_ssize_t n = _dim(X, 0), k = _dim(X, 1), m = _dim(W, 1)
+    cdef double p = _act_scalar(code, param)
+    gamma = _act_gamma(code, param, kind, m)
+    cdef void* xp = _ptr(X)
+    cdef void* wp = _ptr(W)
+    cdef void* bp = _ptr(b)
+    cdef void* op = _ptr(out)
+    cdef void* zp = _ptr(Z) if Z is not None else _ptr(out)
+    cdef void* gp = _ptr(gamma)
+    with nogil:
+        if kind == 0:
+            _dense_forward(<float*>xp, <float*>wp, <float*>bp, <float*>zp, <float*>op, n, k, m, code,
+                           <float>p, <float*>gp)
+        else:
+            _dense_forward(<double*>xp, <double*>wp, <double*>bp, <double*>zp, <double*>op, n, k, m,
+                           code, <double>p, <double*>gp)
+    return out
+
+
+def delta_backward(delta, W, A, Z, out, activation, param=None):
+    """The delta recursion: out = f'(Z) ⊙ (delta · Wᵀ), with delta (n, fan_out) the next layer's error
+    term, W (fan_in, fan_out) the next layer's weights, A = f(Z) (n, fan_in) this layer's output."""
+    cdef int kind = _check(delta, "delta", -1, 2)
+    _check(W, "W", kind, 2)
+    _check(A, "A", kind, 2)
+    _check(out, "out", kind, 2, True)
+    if _dim(delta, 1) != _dim(W, 1) or _dim(out, 0) != _dim(delta, 0) or _dim(out, 1) != _dim(W, 0) \
+            or A.shape != out.shape:
+        raise ValueError(f"delta {delta.shape}, W {W.shape}, A {A.shape}, out {out.shape}: "
+                         "shapes do not chain")
+    if out is delta or out is A:
+        raise ValueError("out: must not alias delta or A")
+    cdef Py_ssize_t n = _dim(delta, 0), k = _dim(W, 0), m = _dim(W, 1)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(W)
+    cdef void* op = _ptr(out)
+    with nogil:
+        if kind == 0:
+            _gemm(False, True, n, k, m, <float>1, <float*>dp, m, <float*>wp, m, <float>0, <float*>op, k)
+        else:
+            _gemm(False, True, n, k, m, <double>1, <double*>dp, m, <double*>wp, m, <double>0,
+                  <double*>op, k)
+    return backprop_activation(out, A, Z, out, activation, param)
+
+
+def weight_gradient(A_prev, delta, W, dW, db, l2=0.0, scale=None):
+    """dW = scale · A_prevᵀ · delta + l2 · W,  db = scale · Σ_rows delta;  scale defaults to 1/n.
+
+    The L2 term is fused: dW is pre-filled with l2·W and the GEMM accumulates onto it (beta = 1)."""
+    cdef int kind = _check(A_prev, "A_prev", -1, 2)
+    _check(delta, "delta", kind, 2)
+    _check(W, "W", kind, 2)
+    _check(dW, "dW", kind, 2, True)
+    _check(db, "db", kind, 1, True)
+    cdef Py_ssize_t n = _dim(A_prev, 0), k = _dim(A_prev, 1), m = _dim(delta, 1)
+    if _dim(delta, 0) != n or W.shape != (k, m) or dW.shape != W.shape or _dim(db, 0) != m:
+        raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, dW {dW.shape}, "
+                         f"db {db.shape}: shapes do not chain")
+    cdef double s = (1.0 / n if n else 0.0) if scale is None else float(scale)
+    cdef double lam = float(l2)
+    cdef void* ap = _ptr(A_prev)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(W)
+    cdef void* gwp = _ptr(dW)
+    cdef void* gbp = _ptr(db)
+    with nogil:
+        if kind == 0:
+            _weight_grad(<float*>ap, <float*>dp, <float*>wp, <float*>gwp, <float*>gbp, n, k, m,
+                         <float>s, <float>lam, False)
+        else:
+            _weight_grad(<double*>ap, <double*>dp, <double*>wp, <double*>gwp, <double*>gbp, n, k, m,
+                         <double>s, <double>lam, False)
+    return dW, db
+
+
+cdef void _weight_grad(const floating* Aprev, const floating* D, const floating* W, floating* dW,
+                       floating* db, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, floating scale,
+                       floating l2, bint accumulate) noexcept nogil:
+    """dW (+)= scale · Aprevᵀ D (+ l2 W),  db (+)= scale · Σ_rows D."""
+    cdef Py_ssize_t i
+    cdef floating beta = 1 if accumulate else 0
+    if l2 != 0:
+        if accumulate:
+            for i in range(k * m):
+                dW[i] = dW[i] + l2 * W[i]
+        else:
+            for i in range(k * m):
+                dW[i] = l2 * W[i]
+        beta = 1
+    _gemm(True, False, k, m, n, scale, Aprev, k, D, m, beta, dW, m)
+    _colsum(D, db, n, m, scale, <floating>(1 if accumulate else 0))
+
+
+def prelu_gamma_gradient(G, Z, out, scale=None):
+    """out_j = scale · Σ_i G[i, j] · min(0, Z[i, j]): ∂L/∂γ for PReLU slopes; scale defaults to 1/n."""
+    cdef int kind = _check(G, "G", -1, 2)
+    _check(Z, "Z", kind, 2)
+    _check(out, "out", kind, 1, True)
+    _check_same_shape(G, "G", Z, "Z")
+    if _dim(out, 0) != _dim(G, 1):
+        raise ValueError(f"out: shape {out.shape}, expected ({G.shape[1]},)")
+    cdef Py_ssize_t n = _dim(G, 0), m = _dim(G, 1)
+    cdef double s = (1.0 / n if n else 0.0) if scale is None else float(scale)
+    cdef void* gp = _ptr(G)
+    cdef void* zp = _ptr(Z)
+    cdef void* op = _ptr(out)
+    with nogil:
+        if kind == 0:
+            _prelu_grad(<float*>gp, <float*>zp, <float*>op, n, m, <float>s, False)
+        else:
+            _prelu_grad(<double*>gp, <double*>zp, <double*>op, n, m, <double>s, False)
+    return out
+
+
+def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0):
+    """Plain SGD step of one layer from its error term, fused into one GEMM:
+    W ← (1 − lr·l2) W − (lr/n) A_prevᵀ δ   (alpha = −lr/n, beta = 1 − lr·l2),
+    b ← b − (lr/n) Σ_rows δ."""
+    cdef int kind = _check(A_prev, "A_prev", -1, 2)
+    _check(delta, "delta", kind, 2)
+    _check(W, "W", kind, 2, True)
+    _check(b, "b", kind, 1, True)
+    cdef Py_ssize_t n = _dim(A_prev, 0), k = _dim(A_prev, 1), m = _dim(delta, 1)
+    if _dim(delta, 0) != n or W.shape != (k, m) or _dim(b, 0) != m:
+        raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, b {b.shape}: "
+                         "shapes do not chain")
+    if n == 0:
+        return W, b
+    cdef double alpha = -float(lr) / n, beta = 1.0 - float(lr) * float(l2)
+    cdef void* ap = _ptr(A_prev)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(W)
+    cdef void* bp = _ptr(b)
+    with nogil:
+        if kind == 0:
+            _gemm(True, False, k, m, n, <float>alpha, <float*>ap, k, <float*>dp, m, <float>beta,
+                  <float*>wp, m)
+            _colsum(<float*>dp, <float*>bp, n, m, <float>alpha, <float>1)
+        else:
+            _gemm(True, False, k, m, n, alpha, <double*>ap, k, <double*>dp, m, beta, <double*>wp, m)
+            _colsum(<double*>dp, <double*>bp, n, m, alpha, <double>1)
+    return W, b
+
+
+cdef object _check_loss_args(str zname, Z, D, sample_weight, int* kind):
+    kind[0] = _check(Z, zname, -1, 2)
+    _check(D, "delta", kind[0], 2, True)
+    _check_same_shape(Z, zname, D, "delta")
+    if sample_weight is not None:
+        _check(sample_weight, "sample_weight", kind[0], 1)
+        if _dim(sample_weight, 0) != _dim(Z, 0):
+            raise ValueError(f"sample_weight: shape {sample_weight.shape}, expected ({Z.shape[0]},)")
+
+
+cdef object _check_labels(labels, Py_ssize_t n, Py_ssize_t c):
+    if not isinstance(labels, np.ndarray) or labels.dtype != np.intp or labels.ndim != 1 \
+            or not labels.flags.c_contiguous:
+        raise TypeError("labels: expected a C-contiguous 1-D integer array of dtype intp")
+    if _dim(labels, 0) != n:
+        raise ValueError(f"labels: shape {labels.shape}, expected ({n},)")
+    if n and (labels.min() < 0 or labels.max() >= c):
+        raise ValueError(f"labels: values must lie in [0, {c})")
+
+
+def softmax_cross_entropy(Z, labels, delta, sample_weight=None):
+    """L_i = logsumexp(Z_i) − Z_i[y_i];  δ_i = softmax(Z_i) − onehot(y_i). Returns mean_i L_i.
+    ``delta`` may be Z. labels: intp array (n,) with values in [0, C)."""
+    cdef int kind
+    _check_loss_args("Z", Z, delta, sample_weight, &kind)
+    cdef Py_ssize_t n = _dim(Z, 0), c = _dim(Z, 1)
+    _check_labels(labels, n, c)
+    cdef void* zp = _ptr(Z)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(sample_weight)
+    cdef Py_ssize_t* lp = <Py_ssize_t*>_ptr(labels)
+    cdef double total
+    with nogil:
+        if kind == 0:
+            total = _softmax_ce(<float*>zp, lp, <float*>dp, <float*>wp, n, c)
+        else:
+            total = _softmax_ce(<double*>zp, lp, <double*>dp, <double*>wp, n, c)
+    return total / n if n else 0.0
+
+
+def sigmoid_cross_entropy(Z, Y, delta, sample_weight=None):
+    """Binary cross-entropy from logits, summed over outputs:
+    L_i = Σ_j max(z,0) − z·y + log(1 + exp(−|z|));  δ = sigmoid(Z) − Y. Returns mean_i L_i."""
+    cdef int kind
+    _check_loss_args("Z", Z, delta, sample_weight, &kind)
+    _check(Y, "Y", kind, 2)
+    _check_same_shape(Z, "Z", Y, "Y")
+    cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
+    cdef void* zp = _ptr(Z)
+    cdef void* yp = _ptr(Y)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(sample_weight)
+    cdef double total
+    with nogil:
+        if kind == 0:
+            total = _sigmoid_bce(<float*>zp, <float*>yp, <float*>dp, <float*>wp, n, m)
+        else:
+            total = _sigmoid_bce(<double*>zp, <double*>yp, <double*>dp, <double*>wp, n, m)
+    return total / n if n else 0.0
+
+
+def squared_error(Yhat, Y, delta, sample_weight=None):
+    """L_i = ½ ‖Ŷ_i − Y_i‖² (summed over outputs);  δ = Ŷ − Y. Returns mean_i L_i."""
+    cdef int kind
+    _check_loss_args("Yhat", Yhat, delta, sample_weight, &kind)
+    _check(Y, "Y", kind, 2)
+    _check_same_shape(Yhat, "Yhat", Y, "Y")
+    cdef Py_ssize_t n = _dim(Yhat, 0), m = _dim(Yhat, 1)
+    cdef void* zp = _ptr(Yhat)
+    cdef void* yp = _ptr(Y)
+    cdef void* dp = _ptr(delta)
+    cdef void* wp = _ptr(sample_weight)
+    cdef double total
+    with nogil:
+        if kind == 0:
+            total = _squared_error(<float*>zp, <float*>yp, <float*>dp, <float*>wp, n, m)
+        else:
+            total = _squared_error(<double*>zp, <double*>yp, <double*>dp, <double*>wp, n, m)
+    return total / n if n else 0.0
+
+
+cdef int _check_flat(param, grad, list states) except -1:
+    cdef int kind = _check(param, "param", -1, 1, True)
+    _check(grad, "grad", kind, 1)
+    _check_same_shape(param, "param", grad, "grad")
+    for name, s in states:
+        _check(s, name, kind, 1, True)
+        _check_same_shape(param, "param", s, name)
+    return kind
+
+
+def sgd_update(param, grad, lr):
+    """param ← param − lr · grad."""
+    cdef int kind = _check_flat(param, grad, [])
+    cdef Py_ssize_t P = _dim(param, 0)
+    cdef double flr = float(lr)
+    cdef void* tp = _ptr(param)
+    cdef void* gp = _ptr(grad)
+    with nogil:
+        if kind == 0:
+            _sgd(<float*>tp, <float*>gp, P, <float>flr)
+        else:
+            _sgd(<double*>tp, <double*>gp, P, flr)
+    return param
+
+
+def momentum_update(param, grad, velocity, lr, momentum, nesterov=False):
+    """v ← μ v − lr g;  param ← param + v (nesterov: param ← param + μ v − lr g)."""
+    cdef int kind = _check_flat(param, grad, [("velocity", velocity)])
+    cdef Py_ssize_t P = _dim(param, 0)
+    cdef double flr = float(lr), mu = float(momentum)
+    cdef bint nest = bool(nesterov)
+    cdef void* tp = _ptr(param)
+    cdef void* gp = _ptr(grad)
+    cdef void* vp = _ptr(velocity)
+    with nogil:
+        if kind == 0:
+            _momentum(<float*>tp, <float*>gp, <float*>vp, P, <float>flr, <float>mu, nest)
+        else:
+            _momentum(<double*>tp, <double*>gp, <double*>vp, P, flr, mu, nest)
+    return param
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
+    """Adam step number t ≥ 1: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
+    param ← param − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)."""
+    cdef int kind = _check_flat(param, grad, [("m", m), ("v", v)])
+    if t < 1:
+        raise ValueError(f"t: Adam step count starts at 1, got {t}")
+    cdef Py_ssize_t P = _dim(param, 0)
+    cdef double flr = float(lr), b1 = float(beta1), b2 = float(beta2), e = float(eps)
+    cdef long long tt = int(t)
+    cdef void* tp = _ptr(param)
+    cdef void* gp = _ptr(grad)
+    cdef void* mp = _ptr(m)
+    cdef void* vp = _ptr(v)
+    with nogil:
+        if kind == 0:
+            _adam(<float*>tp, <float*>gp, <float*>mp, <float*>vp, P, flr, b1, b2, e, tt)
+        else:
+            _adam(<double*>tp, <double*>gp, <double*>mp, <double*>vp, P, flr, b1, b2, e, tt)
+    return param
+
+
+def apply_update(theta, grad, opt):
+    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t."""
+    opt.t += 1
+    if opt.code == OPT_SGD:
+        sgd_update(theta, grad, opt.lr)
+    elif opt.code == OPT_MOMENTUM or opt.code == OPT_NESTEROV:
+        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=opt.code == OPT_NESTEROV)
+    else:
+        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t)
+
+
+# ======================================================================================================
+# A whole network: training step and epoch as single nogil calls
+# ======================================================================================================
+
+cdef struct NetC:
+    int L
+    int loss
+    Py_ssize_t max_batch
+    Py_ssize_t n_params
+    Py_ssize_t* sizes
+    int* act
+    double* actp
+    Py_ssize_t* w_off
+    Py_ssize_t* b_off
+    Py_ssize_t* g_off
+    void* theta
+    void* grad
+    void** A         # A[0]: gathered input rows; A[l]: output of layer l (logits for CE/BCE output)
+    void** Z         # pre-activations for layers that need them, else NULL
+    void** D         # D[l]: error term of layer l
+    Py_ssize_t* lbuf # gathered labels
+    void* ybuf       # gathered float targets
+    void* wbuf       # gathered sample weights
+
+
+cdef struct OptC:
+    int code
+    double lr, l2, mu, b1, b2, eps
+    long long t
+    void* s1
+    void* s2
+
+
+cdef void _net_forward(NetC* net, const floating* X, Py_ssize_t n, bint predict,
+                       floating* final) noexcept nogil:
+    """Forward n rows. Training mode leaves logits in A[L] for CE/BCE; predict mode applies the output
+    activation and writes the last layer into ``final`` when given."""
+    cdef int l, L = net.L, act
+    cdef Py_ssize_t k, m
+    cdef const floating* prev = X
+    cdef floating* theta = <floating*>net.theta
+    cdef floating* out
+    cdef floating* z
+    for l in range(L):
+        k = net.sizes[l]
+        m = net.sizes[l + 1]
+        out = <floating*>net.A[l + 1]
+        if l == L - 1 and final != NULL:
+            out = final
+        z = <floating*>net.Z[l + 1] if net.Z[l + 1] != NULL else out
+        act = net.act[l]
+        if l == L - 1 and net.loss != LOSS_SE and not predict:
+            act = ACT_IDENTITY
+        _dense_forward(prev, theta + net.w_off[l], theta + net.b_off[l], z, out, n, k, m, act,
+                       <floating>net.actp[l], theta + net.g_off[l] if net.g_off[l] >= 0 else NULL)
+        prev = out
+
+
+cdef double _net_loss(NetC* net, floating* Aout, Py_ssize_t n, const Py_ssize_t* labels,
+                      const floating* Y, const floating* sw) noexcept nogil:
+    """Summed data loss of n rows after a training-mode forward; the loss's δ (or ∂L/∂A for squared
+    error) goes to D[L]."""
+    cdef Py_ssize_t dout = net.sizes[net.L]
+    cdef floating* Dl = <floating*>net.D[net.L]
+    if net.loss == LOSS_CE:
+        return _softmax_ce(Aout, labels, Dl, sw, n, dout)
+    elif net.loss == LOSS_BCE:
+        return _sigmoid_bce(Aout, Y, Dl, sw, n, dout)
+    return _squared_error(Aout, Y, Dl, sw, n, dout)
+
+
+cdef double _net_backward(NetC* net, const floating* X, Py_ssize_t n, const Py_ssize_t* labels,
+                          const floating* Y, const floating* sw, double scale, int mode,
+                          double lr, double l2) noexcept nogil:
+    """Backpropagate n rows after _net_forward (training mode). Returns the summed data loss.
+    mode 0: grad = scale·∇;  mode 1: grad += scale·∇;  mode 2: fused plain SGD (W, b updated in place
+    right after their δ below is formed; PReLU slopes get their gradient in grad, applied by the caller)."""
+    cdef int l, L = net.L
+    cdef Py_ssize_t k, m, dout = net.sizes[L]
+    cdef floating* theta = <floating*>net.theta
+    cdef floating* grad = <floating*>net.grad
+    cdef floating* Dl = <floating*>net.D[L]
+    cdef floating* Aout = <floating*>net.A[L]
+    cdef floating* Dp
+    cdef const floating* Aprev
+    cdef floating* gam
+    cdef double loss
+    cdef floating fscale = <floating>scale
+    cdef bint acc = mode == 1
+    loss = _net_loss(net, Aout, n, labels, Y, sw)
+    if net.loss == LOSS_SE:
+        if net.act[L - 1] != ACT_IDENTITY:
+            gam = theta + net.g_off[L - 1] if net.g_off[L - 1] >= 0 else NULL
+            if gam != NULL:
+                _prelu_grad(Dl, <floating*>net.Z[L], grad + net.g_off[L - 1], n, dout, fscale, acc)
+            _act_backprop(net.act[L - 1], <floating>net.actp[L - 1], gam, Aout,
+                          <floating*>net.Z[L], Dl, n, dout)
+    for l in range(L - 1, -1, -1):
+        k = net.sizes[l]
+        m = net.sizes[l + 1]
+        Dl = <floating*>net.D[l + 1]
+        Aprev = X if l == 0 else <floating*>net.A[l]
+        if l > 0:
+            # δ(l) = f'(Z(l)) ⊙ (δ(l+1) W(l+1)ᵀ), formed before W(l+1) is touched.
+            Dp = <floating*>net.D[l]
+            _gemm(False, True, n, k, m, <floating>1, Dl, m, theta + net.w_off[l], m, <floating>0, Dp, k)
+            if net.g_off[l - 1] >= 0:
+                _prelu_grad(Dp, <floating*>net.Z[l], grad + net.g_off[l - 1], n, k, fscale, acc)
+            _act_backprop(net.act[l - 1], <floating>net.actp[l - 1],
+                          theta + net.g_off[l - 1] if net.g_off[l - 1] >= 0 else NULL,
+                          <floating*>net.A[l], <floating*>net.Z[l], Dp, n, k)
+        if mode == 2:
+            _gemm(True, False, k, m, n, <floating>(-lr * scale), Aprev, k, Dl, m,
+                  <floating>(1.0 - lr * l2), theta + net.w_off[l], m)
+            _colsum(Dl, theta + net.b_off[l], n, m, <floating>(-lr * scale), <floating>1)
+        else:
+            _weight_grad(Aprev, Dl, theta + net.w_off[l], grad + net.w_off[l], grad + net.b_off[l],
+                         n, k, m, fscale, <floating>0, acc)
+    return loss
+
+
+cdef double _l2_term(NetC* net, floating* dummy, double l2) noexcept nogil:
+    cdef int l
+    cdef Py_ssize_t i, e
+    cdef double s = 0
+    cdef floating* theta = <floating*>net.theta
+    if l2 == 0:
+        return 0.0
+    for l in range(net.L):
+        e = net.b_off[l]
+        for i in range(net.w_off[l], e):
+            s += <double>theta[i] * theta[i]
+    return 0.5 * l2 * s
+
+
+cdef void _add_l2_grad(NetC* net, floating* dummy, double l2) noexcept nogil:
+    cdef int l
+    cdef Py_ssize_t i
+    cdef floating* theta = <floating*>net.theta
+    cdef floating* grad = <floating*>net.grad
+    cdef floating lam = <floating>l2
+    if l2 == 0:
+        return
+    for l in range(net.L):
+        for i in range(net.w_off[l], net.b_off[l]):
+            grad[i] = grad[i] + lam * theta[i]
+
+
+cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, const Py_ssize_t* labels,
+                      const floating* Y, const floating* sw) noexcept nogil:
+    """One optimizer step on n rows; returns the batch's mean loss + l2/2 Σ‖W‖² (before the step)."""
+    cdef double reg = _l2_term(net, <floating*>NULL, opt.l2)
+    cdef double loss
+    cdef int l
+    cdef Py_ssize_t j, g0
+    cdef floating* theta = <floating*>net.theta
+    cdef floating* grad = <floating*>net.grad
+    _net_forward(net, X, n, False, <floating*>NULL)
+    opt.t += 1
+    if opt.code == OPT_SGD:
+        loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, 2, opt.lr, opt.l2)
+        for l in range(net.L):
+            g0 = net.g_off[l]
+            if g0 >= 0:
+                for j in range(g0, g0 + net.sizes[l + 1]):
+                    theta[j] = theta[j] - <floating>opt.lr * grad[j]
+        return loss / n + reg
+    loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, 0, 0.0, 0.0)
+    _add_l2_grad(net, <floating*>NULL, opt.l2)
+    if opt.code == OPT_ADAM:
+        _adam(theta, grad, <floating*>opt.s1, <floating*>opt.s2, net.n_params, opt.lr, opt.b1, opt.b2,
+              opt.eps, opt.t)
+    else:
+        _momentum(theta, grad, <floating*>opt.s1, net.n_params, <floating>opt.lr, <floating>opt.mu,
+                  opt.code == OPT_NESTEROV)
+    return loss / n + reg
+
+
+cdef double _net_epoch(NetC* net, OptC* opt, const floating* X, Py_ssize_t d, const Py_ssize_t* labels,
+                       const floating* Y, const floating* sw, const Py_ssize_t* order, Py_ssize_t m,
+                       Py_ssize_t bs) noexcept nogil:
+    """Minibatch steps over rows X[order] (gathered into the workspace); returns the row-weighted mean R."""
+    cdef Py_ssize_t s, i, nb, r, dout = net.sizes[net.L]
+    cdef floating* Xb = <floating*>net.A[0]
+    cdef floating* Yb = <floating*>net.ybuf
+    cdef floating* Wb = <floating*>net.wbuf
+    cdef double total = 0
+    s = 0
+    while s < m:
+        nb = bs if s + bs <= m else m - s
+        for i in range(nb):
+            r = order[s + i]
+            memcpy(Xb + i * d, X + r * d, d * sizeof(floating))
+            if labels != NULL:
+                net.lbuf[i] = labels[r]
+            else:
+                memcpy(Yb + i * dout, Y + r * dout, dout * sizeof(floating))
+            if sw != NULL:
+                Wb[i] = sw[r]
+        total += nb * _net_step(net, opt, Xb, nb, net.lbuf if labels != NULL else NULL,
+                                Yb if labels == NULL else NULL, Wb if sw != NULL else NULL)
+        s += nb
+    return total / m if m else 0.0
+
+
+cdef class Network:
+    """Forward, backward and training of a whole dense network over preallocated buffers.
+
+    theta, grad: flat float vectors laid out by ``spec`` (see _netspec); max_batch: rows per step.
+    Targets ``y``: intp labels (n,) for cross_entropy, a float matrix (n, d_out) otherwise.
+    """
+    cdef NetC c
+    cdef readonly object spec, theta, grad, dtype
+    cdef readonly int max_batch
+    cdef int kind
+    cdef list _keep
+
+    def __cinit__(self):
+        memset(&self.c, 0, sizeof(NetC))
+
+    def __init__(self, spec, theta, grad, max_batch):
+        cdef int L = spec.n_layers, l
+        cdef Py_ssize_t B = int(max_batch)
+        self.kind = _check(theta, "theta", -1, 1, True)
+        _check(grad, "grad", self.kind, 1, True)
+        if _dim(theta, 0) != spec.n_params or _dim(grad, 0) != spec.n_params:
+            raise ValueError("theta, grad: must be flat vectors of the spec's n_params, same dtype")
+        if B < 1:
+            raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
+        self.spec, self.theta, self.grad, self.dtype = spec, theta, grad, theta.dtype
+        self.max_batch = B
+        self._keep = []
+        self.c.L = L
+        self.c.loss = spec.loss_code
+        self.c.max_batch = B
+        self.c.n_params = spec.n_params
+        self.c.sizes = <Py_ssize_t*>calloc(L + 1, sizeof(Py_ssize_t))
+        self.c.act = <int*>calloc(L, sizeof(int))
+        self.c.actp = <double*>calloc(L, sizeof(double))
+        self.c.w_off = <Py_ssize_t*>calloc(L, sizeof(Py_ssize_t))
+        self.c.b_off = <Py_ssize_t*>calloc(L, sizeof(Py_ssize_t))
+        self.c.g_off = <Py_ssize_t*>calloc(L, sizeof(Py_ssize_t))
+        self.c.A = <void**>calloc(L + 1, sizeof(void*))
+        self.c.Z = <void**>calloc(L + 1, sizeof(void*))
+        self.c.D = <void**>calloc(L + 1, sizeof(void*))
+        self.c.lbuf = <Py_ssize_t*>calloc(B, sizeof(Py_ssize_t))
+        if (self.c.sizes == NULL or self.c.act == NULL or self.c.actp == NULL or self.c.w_off == NULL
+                or self.c.b_off == NULL or self.c.g_off == NULL or self.c.A == NULL or self.c.Z == NULL
+                or self.c.D == NULL or self.c.lbuf == NULL):
+            raise MemoryError()
+        self.c.theta = _ptr(theta)
+        self.c.grad = _ptr(grad)
+        for l in range(L + 1):
+            self.c.sizes[l] = spec.sizes[l]
+        for l in range(L):
+            self.c.act[l] = spec.codes[l]
+            self.c.actp[l] = spec.params[l]
+            self.c.w_off[l] = spec.w_offsets[l]
+            self.c.b_off[l] = spec.b_offsets[l]
+            self.c.g_off[l] = spec.g_offsets[l]
+        self.c.A[0] = self._buffer((B, spec.sizes[0]))
+        for l in range(L):
+            self.c.A[l + 1] = self._buffer((B, spec.sizes[l + 1]))
+            self.c.D[l + 1] = self._buffer((B, spec.sizes[l + 1]))
+            if spec.activations[l] in NEEDS_Z:
+                self.c.Z[l + 1] = self._buffer((B, spec.sizes[l + 1]))
+        self.c.ybuf = self._buffer((B, spec.sizes[L]))
+        self.c.wbuf = self._buffer((B,))
+
+    cdef void* _buffer(self, shape) except NULL:
+        arr = np.zeros(shape, dtype=self.dtype)
+        self._keep.append(arr)
+        return _ptr(arr)
+
+    def __dealloc__(self):
+        free(self.c.sizes)
+        free(self.c.act)
+        free(self.c.actp)
+        free(self.c.w_off)
+        free(self.c.b_off)
+        free(self.c.g_off)
+        free(self.c.A)
+        free(self.c.Z)
+        free(self.c.D)
+        free(self.c.lbuf)
+
+    def __repr__(self):
+        return f"<fastmlp._kernels.Network {list(self.spec.sizes)} {self.dtype} max_batch={self.max_batch}>"
+
+    cdef Py_ssize_t _check_X(self, X) except -1:
+        _check(X, "X", self.kind, 2)
+        if _dim(X, 1) != self.c.sizes[0]:
+            raise ValueError(f"X: expected {self.c.sizes[0]} columns, got shape {X.shape}")
+        return _dim(X, 0)
+
+    cdef object _check_y(self, y, Py_ssize_t n):
+        cdef Py_ssize_t dout = self.c.sizes[self.c.L]
+        if self.c.loss == LOSS_CE:
+            _check_labels(y, n, dout)
+        else:
+            _check(y, "y", self.kind, 2)
+            if _dim(y, 0) != n or _dim(y, 1) != dout:
+                raise ValueError(f"y: shape {y.shape}, expected {(n, dout)}")
+
+    cdef object _check_sw(self, sw, Py_ssize_t n):
+        if sw is not None:
+            _check(sw, "sample_weight", self.kind, 1)
+            if _dim(sw, 0) != n:
+                raise ValueError(f"sample_weight: shape {sw.shape}, expected ({n},)")
+
+    cdef OptC _opt(self, opt) except *:
+        cdef OptC o
+        o.code = opt.code
+        o.lr, o.l2, o.mu = opt.lr, opt.l2, opt.momentum
+        o.b1, o.b2, o.eps = opt.beta1, opt.beta2, opt.eps
+        o.t = opt.t
+        o.s1 = o.s2 = NULL
+        if o.code != OPT_SGD:
+            _check(opt.state1, "opt.state1", self.kind, 1, True)
+            if _dim(opt.state1, 0) != self.c.n_params:
+                raise ValueError("opt: optimizer state does not match the network's parameters")
+            o.s1 = _ptr(opt.state1)
+        if o.code == OPT_ADAM:
+            _check(opt.state2, "opt.state2", self.kind, 1, True)
+            if _dim(opt.state2, 0) != self.c.n_params:
+                raise ValueError("opt: optimizer state does not match the network's parameters")
+            o.s2 = _ptr(opt.state2)
+        return o
+
+    def forward(self, X, out):
+        """out = network output (softmax probabilities, sigmoid, or the output activation), in chunks."""
+        cdef Py_ssize_t n = self._check_X(X), s, e, dout = self.c.sizes[self.c.L], d = self.c.sizes[0]
+        _check(out, "out", self.kind, 2, True)
+        if _dim(out, 0) != n or _dim(out, 1) != dout:
+            raise ValueError(f"out: shape {out.shape}, expected {(n, dout)}")
+        cdef void* xp = _ptr(X)
+        cdef void* op = _ptr(out)
+        cdef Py_ssize_t B = self.c.max_batch
+        with nogil:
+            s = 0
+            while s < n:
+                e = s + B if s + B < n else n
+                if self.kind == 0:
+                    _net_forward(&self.c, <float*>xp + s * d, e - s, True, <float*>op + s * dout)
+                else:
+                    _net_forward(&self.c, <double*>xp + s * d, e - s, True, <double*>op + s * dout)
+                s = e
+        return out
+
+    def loss(self, X, y, sample_weight=None):
+        """Mean data loss over all rows of X (no L2 term, no gradient)."""
+        cdef Py_ssize_t n = self._check_X(X), s, e, d = self.c.sizes[0], dout = self.c.sizes[self.c.L]
+        self._check_y(y, n)
+        self._check_sw(sample_weight, n)
+        if n == 0:
+            raise ValueError("X: no rows")
+        cdef double total = 0
+        cdef Py_ssize_t B = self.c.max_batch
+        cdef void* xp = _ptr(X)
+        cdef void* yp = _ptr(y)
+        cdef void* wp = _ptr(sample_weight)
+        cdef bint ce = self.c.loss == LOSS_CE
+        with nogil:
+            s = 0
+            while s < n:
+                e = s + B if s + B < n else n
+                if self.kind == 0:
+                    _net_forward(&self.c, <float*>xp + s * d, e - s, False, <float*>NULL)
+                    total += _net_loss(&self.c, <float*>self.c.A[self.c.L], e - s,
+                                       <Py_ssize_t*>yp + s if ce else NULL,
+                                       NULL if ce else <float*>yp + s * dout,
+                                       <float*>wp + s if wp != NULL else NULL)
+                else:
+                    _net_forward(&self.c, <double*>xp + s * d, e - s, False, <double*>NULL)
+                    total += _net_loss(&self.c, <double*>self.c.A[self.c.L], e - s,
+                                       <Py_ssize_t*>yp + s if ce else NULL,
+                                       NULL if ce else <double*>yp + s * dout,
+                                       <double*>wp + s if wp != NULL else NULL)
+                s = e
+        return total / n
+
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+        cdef Py_ssize_t n = self._check_X(X), s, e, d = self.c.sizes[0], dout = self.c.sizes[self.c.L]
+        self._check_y(y, n)
+        self._check_sw(sample_weight, n)
+        if n == 0:
+            raise ValueError("X: no rows")
+        cdef double lam = float(l2), total = 0, reg
+        cdef Py_ssize_t B = self.c.max_batch
+        cdef void* xp = _ptr(X)
+        cdef void* yp = _ptr(y)
+        cdef void* wp = _ptr(sample_weight)
+        cdef bint ce = self.c.loss == LOSS_CE
+        with nogil:
+            s = 0
+            while s < n:
+                e = s + B if s + B < n else n
+                if self.kind == 0:
+                    _net_forward(&self.c, <float*>xp + s * d, e - s, False, <float*>NULL)
+                    total += _net_backward(&self.c, <float*>xp + s * d, e - s,
+                                           <Py_ssize_t*>yp + s if ce else NULL,
+                                           NULL if ce else <float*>yp + s * dout,
+                                           <float*>wp + s if wp != NULL else NULL,
+                                           1.0 / n, 0 if s == 0 else 1, 0.0, 0.0)
+                else:
+                    _net_forward(&self.c, <double*>xp + s * d, e - s, False, <double*>NULL)
+                    total += _net_backward(&self.c, <double*>xp + s * d, e - s,
+                                           <Py_ssize_t*>yp + s if ce else NULL,
+                                           NULL if ce else <double*>yp + s * dout,
+                                           <double*>wp + s if wp != NULL else NULL,
+                                           1.0 / n, 0 if s == 0 else 1, 0.0, 0.0)
+                s = e
+            if self.kind == 0:
+                _add_l2_grad(&self.c, <float*>NULL, lam)
+                reg = _l2_term(&self.c, <float*>NULL, lam)
+            else:
+                _add_l2_grad(&self.c, <double*>NULL, lam)
+                reg = _l2_term(&self.c, <double*>NULL, lam)
+        return total / n + reg
+
+    def train_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the minibatch X (n ≤ max_batch rows). Returns the batch's R."""
+        cdef Py_ssize_t n = self._check_X(X)
+        if n > self.c.max_batch:
+            raise ValueError(f"X: {n} rows exceed the workspace's max_batch={self.c.max_batch}")
+        if n == 0:
+            raise ValueError("X: no rows")
+        self._check_y(y, n)
+        self._check_sw(sample_weight, n)
+        cdef OptC o = self._opt(opt)
+        cdef void* xp = _ptr(X)
+        cdef void* yp = _ptr(y)
+        cdef void* wp = _ptr(sample_weight)
+        cdef bint ce = self.c.loss == LOSS_CE
+        cdef double r
+        with nogil:
+            if self.kind == 0:
+                r = _net_step(&self.c, &o, <float*>xp, n, <Py_ssize_t*>yp if ce else NULL,
+                              NULL if ce else <float*>yp, <float*>wp)
+            else:
+                r = _net_step(&self.c, &o, <double*>xp, n, <Py_ssize_t*>yp if ce else NULL,
+                              NULL if ce else <double*>yp, <double*>wp)
+        opt.t = o.t
+        return r
+
+    def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
+        """Minibatch steps over the rows X[order] in that order (batch_size ≤ max_batch).
+        Returns the mean over rows of the per-batch R (weighted by batch size)."""
+        cdef Py_ssize_t n = self._check_X(X), d = self.c.sizes[0]
+        cdef Py_ssize_t bs = int(batch_size)
+        if bs < 1 or bs > self.c.max_batch:
+            raise ValueError(f"batch_size: must be in [1, {self.c.max_batch}], got {batch_size}")
+        self._check_y(y, n)
+        self._check_sw(sample_weight, n)
+        if not isinstance(order, np.ndarray) or order.dtype != np.intp or order.ndim != 1 \
+                or not order.flags.c_contiguous:
+            raise TypeError("order: expected a C-contiguous 1-D array of dtype intp")
+        cdef Py_ssize_t m = _dim(order, 0)
+        if m and (order.min() < 0 or order.max() >= n):
+            raise ValueError(f"order: row indices must lie in [0, {n})")
+        cdef OptC o = self._opt(opt)
+        cdef void* xp = _ptr(X)
+        cdef void* yp = _ptr(y)
+        cdef void* wp = _ptr(sample_weight)
+        cdef Py_ssize_t* op = <Py_ssize_t*>_ptr(order)
+        cdef bint ce = self.c.loss == LOSS_CE
+        cdef double r
+        with nogil:
+            if self.kind == 0:
+                r = _net_epoch(&self.c, &o, <float*>xp, d, <Py_ssize_t*>yp if ce else NULL,
+                               NULL if ce else <float*>yp, <float*>wp, op, m, bs)
+            else:
+                r = _net_epoch(&self.c, &o, <double*>xp, d, <Py_ssize_t*>yp if ce else NULL,
+                               NULL if ce else <double*>yp, <double*>wp, op, m, bs)
+        opt.t = o.t
+        return r

@@ -1,0 +1,177 @@
+"""The names, codes and parameter layout shared by both backends.
+
+A network with layer sizes ``[d, M_1, ..., M_L]`` keeps *all* its trainable parameters in one flat,
+contiguous vector ``theta`` (thinc does the same): for each layer l in order, ``W(l)`` row-major with shape
+``(M_{l-1}, M_l)`` (fan_in, fan_out), then ``b(l)`` with shape ``(M_l,)``, then, for a PReLU layer, its
+slopes ``gamma(l)`` with shape ``(M_l,)``. Gradients and optimizer state use the same layout, so an update is
+one pass over one vector, and ``FastMLP.weights`` are views into ``theta``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Codes shared with _kernels.pyx (keep in sync with the ACT_* enum there).
+ACTIVATIONS = (
+    "identity", "logistic", "tanh", "relu", "leaky_relu", "prelu",
+    "elu", "softplus", "gelu", "silu", "softsign", "hardtanh", "softmax",
+)
+ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+ALIASES = {"sigmoid": "logistic", "linear": "identity", "swish": "silu"}
+HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
+# Default parameter: slope for x<0 (leaky_relu), scale gamma (elu), initial per-unit slope (prelu).
+DEFAULT_PARAM = {"leaky_relu": 0.01, "elu": 1.0, "prelu": 0.25}
+# f'(z) cannot be recovered from f(z) alone for these: the forward pass keeps Z.
+NEEDS_Z = frozenset({"prelu", "gelu", "silu"})
+
+LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
+LOSS_CODES = {name: code for code, name in enumerate(LOSSES)}
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+OPTIMIZER_CODES = {name: code for code, name in enumerate(OPTIMIZERS)}
+
+
+def canonical_activation(name) -> str:
+    """Return the canonical activation name for ``name`` (aliases resolved), or raise ValueError."""
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a string, got {type(name).__name__}")
+    key = name.lower()
+    key = ALIASES.get(key, key)
+    if key not in ACTIVATION_CODES:
+        raise ValueError(
+            f"activation: unknown activation {name!r}; choose one of "
+            f"{', '.join(HIDDEN_ACTIVATIONS)} (aliases: {', '.join(ALIASES)})")
+    return key
+
+
+def parse_activation(spec):
+    """``"relu"`` or ``("leaky_relu", 0.2)`` -> (canonical name, float parameter)."""
+    if isinstance(spec, (tuple, list)):
+        if len(spec) != 2:
+            raise ValueError(f"activation: expected a name or (name, parameter), got {spec!r}")
+        name, param = canonical_activation(spec[0]), float(spec[1])
+    else:
+        name = canonical_activation(spec)
+        param = DEFAULT_PARAM.get(name, 0.0)
+    if not np.isfinite(param):
+        raise ValueError(f"activation: parameter of {name} must be finite, got {param}")
+    if name == "leaky_relu" and param < 0:
+        raise ValueError(f"activation: leaky_relu slope must be >= 0, got {param}")
+    if name == "elu" and param <= 0:
+        raise ValueError(f"activation: elu gamma must be > 0, got {param}")
+    return name, param
+
+
+class NetSpec:
+    """Architecture of a dense network: sizes, one activation per layer, the loss, and the flat layout.
+
+    ``activations[l]`` is the activation of layer l+1 (the last one is the output activation);
+    ``params[l]`` its float parameter (leaky slope, elu gamma, initial prelu slope; 0 otherwise).
+    """
+
+    __slots__ = ("sizes", "activations", "params", "loss", "codes", "loss_code",
+                 "w_offsets", "b_offsets", "g_offsets", "n_params")
+
+    def __init__(self, sizes, activations, params, loss):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"layer_sizes: need at least an input and an output size, got {list(sizes)}")
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"layer_sizes: every size must be >= 1, got {list(sizes)}")
+        L = len(sizes) - 1
+        if len(activations) != L or len(params) != L:
+            raise ValueError(f"activations: need {L} (one per layer), got {len(activations)}")
+        if loss not in LOSS_CODES:
+            raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        out = activations[-1]
+        if "softmax" in activations[:-1]:
+            raise ValueError("activation: softmax is an output activation only")
+        if loss == "cross_entropy" and out != "softmax":
+            raise ValueError("loss: cross_entropy needs the softmax output")
+        if out == "softmax" and loss != "cross_entropy":
+            raise ValueError("loss: the softmax output is trained with cross_entropy")
+        if loss == "binary_cross_entropy" and out != "logistic":
+            raise ValueError("loss: binary_cross_entropy needs the sigmoid (logistic) output")
+        self.sizes = sizes
+        self.activations = tuple(activations)
+        self.params = tuple(float(p) for p in params)
+        self.loss = loss
+        self.codes = tuple(ACTIVATION_CODES[a] for a in self.activations)
+        self.loss_code = LOSS_CODES[loss]
+        w_off, b_off, g_off = [], [], []
+        pos = 0
+        for l in range(L):
+            w_off.append(pos)
+            pos += sizes[l] * sizes[l + 1]
+            b_off.append(pos)
+            pos += sizes[l + 1]
+            if self.activations[l] == "prelu":
+                g_off.append(pos)
+                pos += sizes[l + 1]
+            else:
+                g_off.append(-1)
+        self.w_offsets, self.b_offsets, self.g_offsets = tuple(w_off), tuple(b_off), tuple(g_off)
+        self.n_params = pos
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def views(self, theta):
+        """Split a flat vector into lists (W, b, gamma) of views; gamma[l] is None unless layer l is PReLU."""
+        Ws, bs, gs = [], [], []
+        for l in range(self.n_layers):
+            fi, fo = self.sizes[l], self.sizes[l + 1]
+            w0, b0, g0 = self.w_offsets[l], self.b_offsets[l], self.g_offsets[l]
+            Ws.append(theta[w0:w0 + fi * fo].reshape(fi, fo))
+            bs.append(theta[b0:b0 + fo])
+            gs.append(theta[g0:g0 + fo] if g0 >= 0 else None)
+        return Ws, bs, gs
+
+    def weight_mask(self):
+        """Boolean mask over theta: True where L2 applies (weights, not biases or PReLU slopes)."""
+        mask = np.zeros(self.n_params, dtype=bool)
+        for l in range(self.n_layers):
+            mask[self.w_offsets[l]:self.b_offsets[l]] = True
+        return mask
+
+    def to_dict(self):
+        return {"sizes": list(self.sizes), "activations": list(self.activations),
+                "params": list(self.params), "loss": self.loss}
+
+    def __repr__(self):
+        return (f"NetSpec(sizes={list(self.sizes)}, activations={list(self.activations)}, "
+                f"loss={self.loss!r})")
+
+
+class Optimizer:
+    """Hyperparameters and flat state of one optimizer; both backends read and update it.
+
+    sgd:       θ ← θ − α g                 (fused into the weight-gradient GEMM by the Cython backend)
+    momentum:  v ← μ v − α g;  θ ← θ + v
+    nesterov:  v ← μ v − α g;  θ ← θ + μ v − α g
+    adam:      m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂ / (√v̂ + ε),
+               m̂ = m / (1−β1^t), v̂ = v / (1−β2^t)
+    g includes λ W for weights (L2 on weights only).
+    """
+
+    def __init__(self, kind="sgd", n_params=0, dtype=np.float64, lr=0.01, l2=0.0, momentum=0.9,
+                 beta1=0.9, beta2=0.999, eps=1e-8):
+        if kind not in OPTIMIZER_CODES:
+            raise ValueError(f"optimizer: unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
+        for name, value in (("lr", lr), ("l2", l2), ("momentum", momentum), ("eps", eps)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}: must be a finite number >= 0, got {value}")
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name}: must be in [0, 1), got {value}")
+        self.kind = kind
+        self.code = OPTIMIZER_CODES[kind]
+        self.lr, self.l2, self.momentum = float(lr), float(l2), float(momentum)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.t = 0
+        n_state = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[kind]
+        self.state1 = np.zeros(n_params if n_state >= 1 else 0, dtype=dtype)
+        self.state2 = np.zeros(n_params if n_state >= 2 else 0, dtype=dtype)
+
+    def __repr__(self):
+        return f"Optimizer({self.kind!r}, lr={self.lr}, l2={self.l2}, t={self.t})"

@@ -1,0 +1,558 @@
+"""Pure-NumPy reference backend.
+
+Every function here has the same name, arguments and ``out=`` buffers as its twin in ``_kernels.pyx``;
+the equivalence tests hold the Cython kernels to these. Shapes are batch-first and row-major:
+``X (n, d)``, ``W (fan_in, fan_out)``, ``b (fan_out,)``, ``Z = X W + b``. All arrays of one call share a
+dtype (float32 or float64) and nothing is upcast.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf, expit
+
+from ._netspec import NEEDS_Z, canonical_activation
+
+NAME = "numpy"
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+def _check_same_dtype(**arrays):
+    dtypes = {k: v.dtype for k, v in arrays.items() if v is not None}
+    first = next(iter(dtypes.values()))
+    if first not in (np.float32, np.float64):
+        name = next(iter(dtypes))
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {first}")
+    for k, dt in dtypes.items():
+        if dt != first:
+            raise TypeError(f"{k}: dtype {dt} does not match {next(iter(dtypes))} dtype {first}")
+
+
+def _prelu_gamma(param, n_units, dtype):
+    if not isinstance(param, np.ndarray) or param.shape != (n_units,):
+        raise ValueError(f"param: prelu needs a slope array of shape ({n_units},)")
+    if param.dtype != dtype:
+        raise TypeError(f"param: dtype {param.dtype} does not match {dtype}")
+    return param
+
+
+def _scalar_param(activation, param):
+    if param is None:
+        return {"leaky_relu": 0.01, "elu": 1.0}.get(activation, 0.0)
+    return float(param)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Activations
+# ----------------------------------------------------------------------------------------------------------
+
+def activation_forward(Z, out, activation, param=None):
+    """out = f(Z), elementwise (row-wise for softmax). ``out`` may be ``Z``. Returns out.
+
+    param: slope for leaky_relu (default 0.01), gamma for elu (default 1.0), the per-unit slope array
+    of shape (M,) for prelu.
+    """
+    act = canonical_activation(activation)
+    _check_same_dtype(Z=Z, out=out)
+    if Z.shape != out.shape:
+        raise ValueError(f"out: shape {out.shape} does not match Z {Z.shape}")
+    dt = Z.dtype.type
+    if act == "identity":
+        np.copyto(out, Z)
+    elif act == "logistic":
+        expit(Z, out=out)
+    elif act == "tanh":
+        np.tanh(Z, out=out)
+    elif act == "relu":
+        np.maximum(Z, dt(0), out=out)
+    elif act == "leaky_relu":
+        g = dt(_scalar_param(act, param))
+        np.copyto(out, np.where(Z > 0, Z, g * Z))
+    elif act == "prelu":
+        g = _prelu_gamma(param, Z.shape[-1], Z.dtype)
+        np.copyto(out, np.where(Z > 0, Z, g * Z))
+    elif act == "elu":
+        g = dt(_scalar_param(act, param))
+        np.copyto(out, np.where(Z > 0, Z, g * np.expm1(np.minimum(Z, dt(0)))))
+    elif act == "softplus":
+        np.copyto(out, np.maximum(Z, dt(0)) + np.log1p(np.exp(-np.abs(Z))))
+    elif act == "gelu":
+        np.copyto(out, dt(0.5) * Z * (dt(1) + erf(Z * dt(_SQRT1_2))))
+    elif act == "silu":
+        np.copyto(out, Z * expit(Z))
+    elif act == "softsign":
+        np.copyto(out, Z / (dt(1) + np.abs(Z)))
+    elif act == "hardtanh":
+        np.clip(Z, dt(-1), dt(1), out=out)
+    elif act == "softmax":
+        softmax(Z, out)
+    return out
+
+
+def activation_derivative(A, Z, out, activation, param=None):
+    """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
+    prelu, gelu and silu (``Z`` may be None otherwise). Returns out."""
+    act = canonical_activation(activation)
+    if act == "softmax":
+        raise ValueError("activation: softmax has a Jacobian, not an elementwise derivative; "
+                         "use softmax_cross_entropy")
+    if act in NEEDS_Z and Z is None:
+        raise ValueError(f"Z: {act} needs the pre-activation Z for its derivative")
+    _check_same_dtype(A=A, Z=Z, out=out)
+    if A.shape != out.shape or (Z is not None and Z.shape != out.shape):
+        raise ValueError(f"out: shape {out.shape} does not match A {A.shape}")
+    dt = A.dtype.type
+    if act == "identity":
+        out.fill(1)
+    elif act == "logistic":
+        np.copyto(out, A * (dt(1) - A))
+    elif act == "tanh":
+        np.copyto(out, dt(1) - A * A)
+    elif act == "relu":
+        np.copyto(out, (A > 0).astype(A.dtype))
+    elif act == "leaky_relu":
+        np.copyto(out, np.where(A > 0, dt(1), dt(_scalar_param(act, param))))
+    elif act == "prelu":
+        g = _prelu_gamma(param, A.shape[-1], A.dtype)
+        np.copyto(out, np.where(Z > 0, dt(1), g))
+    elif act == "elu":
+        np.copyto(out, np.where(A > 0, dt(1), A + dt(_scalar_param(act, param))))
+    elif act == "softplus":
+        np.copyto(out, -np.expm1(-A))
+    elif act == "gelu":
+        np.copyto(out, dt(0.5) * (dt(1) + erf(Z * dt(_SQRT1_2)))
+                  + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
+    elif act == "silu":
+        s = expit(Z)
+        np.copyto(out, s * (dt(1) + Z * (dt(1) - s)))
+    elif act == "softsign":
+        np.copyto(out, np.square(dt(1) - np.abs(A)))
+    elif act == "hardtanh":
+        np.copyto(out, (np.abs(A) < 1).astype(A.dtype))
+    return out
+
+
+def backprop_activation(G, A, Z, out, activation, param=None):
+    """out = G ⊙ f'(z): the upstream gradient ∂L/∂A pulled back through the activation. ``out`` may be G."""
+    if G.shape != A.shape:
+        raise ValueError(f"G: shape {G.shape} does not match A {A.shape}")
+    _check_same_dtype(G=G, A=A)
+    deriv = activation_derivative(A, Z, np.empty_like(A), activation, param)
+    np.multiply(G, deriv, out=out)
+    return out
+
+
+def softmax(Z, out):
+    """out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i]). ``out`` may be Z."""
+    _check_same_dtype(Z=Z, out=out)
+    m = Z.max(axis=1, keepdims=True)
+    np.subtract(Z, m, out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def log_softmax(Z, out):
+    """out[i] = Z[i] − max Z[i] − log Σ_j exp(Z[i, j] − max Z[i])."""
+    _check_same_dtype(Z=Z, out=out)
+    m = Z.max(axis=1, keepdims=True)
+    np.subtract(Z, m, out=out)
+    out -= np.log(np.exp(out).sum(axis=1, keepdims=True))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Dense layer
+# ----------------------------------------------------------------------------------------------------------
+
+def _check_dense(X, W, b, out):
+    _check_same_dtype(X=X, W=W, b=b, out=out)
+    if X.ndim != 2 or W.ndim != 2 or b.ndim != 1 or out.ndim != 2:
+        raise ValueError("X, W, out must be 2-D and b 1-D")
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(f"W: shape {W.shape} does not match X with {X.shape[1]} columns")
+    if b.shape[0] != W.shape[1]:
+        raise ValueError(f"b: shape {b.shape} does not match W {W.shape}")
+    if out.shape != (X.shape[0], W.shape[1]):
+        raise ValueError(f"out: shape {out.shape}, expected {(X.shape[0], W.shape[1])}")
+
+
+def dense_forward(X, W, b, out, activation="identity", param=None, Z=None):
+    """out = f(X · W + b) with X (n, fan_in), W (fan_in, fan_out), b (fan_out,), out (n, fan_out).
+    When ``Z`` is given it receives the pre-activation X · W + b. Returns out."""
+    _check_dense(X, W, b, out)
+    target = out if Z is None else Z
+    if Z is not None and Z.shape != out.shape:
+        raise ValueError(f"Z: shape {Z.shape}, expected {out.shape}")
+    np.matmul(X, W, out=target)
+    target += b
+    activation_forward(target, out, activation, param)
+    return out
+
+
+def delta_backward(delta, W, A, Z, out, activation, param=None):
+    """The delta recursion: out = f'(Z) ⊙ (delta · Wᵀ), with delta (n, fan_out) the next layer's error
+    term, W (fan_in, fan_out) the next layer's weights, A = f(Z) (n, fan_in) this layer's output."""
+    _check_same_dtype(delta=delta, W=W, A=A, out=out)
+    if delta.shape[1] != W.shape[1] or out.shape != (delta.shape[0], W.shape[0]) or A.shape != out.shape:
+        raise ValueError(f"delta {delta.shape}, W {W.shape}, A {A.shape}, out {out.shape}: "
+                         "shapes do not chain")
+    np.matmul(delta, W.T, out=out)
+    return backprop_activation(out, A, Z, out, activation, param)
+
+
+def weight_gradient(A_prev, delta, W, dW, db, l2=0.0, scale=None):
+    """dW = scale · A_prevᵀ · delta + l2 · W,  db = scale · Σ_rows delta;  scale defaults to 1/n."""
+    _check_same_dtype(A_prev=A_prev, delta=delta, W=W, dW=dW, db=db)
+    n = A_prev.shape[0]
+    if delta.shape[0] != n or dW.shape != W.shape or W.shape != (A_prev.shape[1], delta.shape[1]) \
+            or db.shape != (W.shape[1],):
+        raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, dW {dW.shape}, "
+                         f"db {db.shape}: shapes do not chain")
+    s = W.dtype.type(1.0 / n if scale is None else scale)
+    np.matmul(A_prev.T, delta, out=dW)
+    dW *= s
+    if l2:
+        dW += W.dtype.type(l2) * W
+    np.sum(delta, axis=0, out=db)
+    db *= s
+    return dW, db
+
+
+def prelu_gamma_gradient(G, Z, out, scale=None):
+    """out_j = scale · Σ_i G[i, j] · min(0, Z[i, j]): ∂L/∂γ for PReLU slopes; scale defaults to 1/n."""
+    _check_same_dtype(G=G, Z=Z, out=out)
+    if G.shape != Z.shape or out.shape != (G.shape[1],):
+        raise ValueError(f"G {G.shape}, Z {Z.shape}, out {out.shape}: shapes do not match")
+    s = G.dtype.type(1.0 / G.shape[0] if scale is None else scale)
+    np.sum(G * np.minimum(Z, G.dtype.type(0)), axis=0, out=out)
+    out *= s
+    return out
+
+
+def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0):
+    """Plain SGD step of one layer from its error term:
+    W ← (1 − lr·l2) W − (lr/n) A_prevᵀ δ,   b ← b − (lr/n) Σ_rows δ."""
+    _check_same_dtype(A_prev=A_prev, delta=delta, W=W, b=b)
+    n = A_prev.shape[0]
+    if W.shape != (A_prev.shape[1], delta.shape[1]) or b.shape != (W.shape[1],) or delta.shape[0] != n:
+        raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, b {b.shape}: "
+                         "shapes do not chain")
+    dt = W.dtype.type
+    g = A_prev.T @ delta
+    if l2:
+        W *= dt(1 - lr * l2)
+    W -= dt(lr / n) * g
+    b -= dt(lr / n) * delta.sum(axis=0)
+    return W, b
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Losses: each returns the mean loss over rows and writes the per-row error term δ = ∂L_i/∂(input)
+# (not divided by n; the weight gradient divides). With sample_weight, L_i and δ_i are scaled by w_i.
+# ----------------------------------------------------------------------------------------------------------
+
+def _weights(sample_weight, n, dtype):
+    if sample_weight is None:
+        return None
+    if sample_weight.shape != (n,):
+        raise ValueError(f"sample_weight: shape {sample_weight.shape}, expected ({n},)")
+    if sample_weight.dtype != dtype:
+        raise TypeError(f"sample_weight: dtype {sample_weight.dtype} does not match {dtype}")
+    return sample_weight
+
+
+def softmax_cross_entropy(Z, labels, delta, sample_weight=None):
+    """L_i = logsumexp(Z_i) − Z_i[y_i];  δ_i = softmax(Z_i) − onehot(y_i). Returns mean_i L_i.
+    ``delta`` may be Z. labels: integer array (n,) with values in [0, C)."""
+    _check_same_dtype(Z=Z, delta=delta)
+    n, C = Z.shape
+    if labels.shape != (n,) or delta.shape != Z.shape:
+        raise ValueError(f"labels {labels.shape}, delta {delta.shape} do not match Z {Z.shape}")
+    labels = np.asarray(labels, dtype=np.intp)
+    if n and (labels.min() < 0 or labels.max() >= C):
+        raise ValueError(f"labels: values must lie in [0, {C})")
+    w = _weights(sample_weight, n, Z.dtype)
+    rows = np.arange(n)
+    zy = Z[rows, labels].copy()
+    m = Z.max(axis=1)
+    np.subtract(Z, m[:, None], out=delta)
+    np.exp(delta, out=delta)
+    s = delta.sum(axis=1)
+    delta /= s[:, None]
+    delta[rows, labels] -= 1
+    loss = np.log(s) + m - zy
+    if w is not None:
+        delta *= w[:, None]
+        loss = loss * w
+    return float(loss.sum(dtype=np.float64) / n) if n else 0.0
+
+
+def sigmoid_cross_entropy(Z, Y, delta, sample_weight=None):
+    """Binary cross-entropy from logits, summed over outputs:
+    L_i = Σ_j max(z,0) − z·y + log(1 + exp(−|z|));  δ = sigmoid(Z) − Y. Returns mean_i L_i."""
+    _check_same_dtype(Z=Z, Y=Y, delta=delta)
+    if Y.shape != Z.shape or delta.shape != Z.shape:
+        raise ValueError(f"Y {Y.shape}, delta {delta.shape} do not match Z {Z.shape}")
+    n = Z.shape[0]
+    w = _weights(sample_weight, n, Z.dtype)
+    dt = Z.dtype.type
+    loss = (np.maximum(Z, dt(0)) - Z * Y + np.log1p(np.exp(-np.abs(Z)))).sum(axis=1)
+    expit(Z, out=delta)
+    delta -= Y
+    if w is not None:
+        delta *= w[:, None]
+        loss = loss * w
+    return float(loss.sum(dtype=np.float64) / n) if n else 0.0
+
+
+def squared_error(Yhat, Y, delta, sample_weight=None):
+    """L_i = ½ ‖Ŷ_i − Y_i‖² (summed over outputs);  δ = Ŷ − Y. Returns mean_i L_i."""
+    _check_same_dtype(Yhat=Yhat, Y=Y, delta=delta)
+    if Y.shape != Yhat.shape or delta.shape != Yhat.shape:
+        raise ValueError(f"Y {Y.shape}, delta {delta.shape} do not match Yhat {Yhat.shape}")
+    n = Yhat.shape[0]
+    w = _weights(sample_weight, n, Yhat.dtype)
+    np.subtract(Yhat, Y, out=delta)
+    loss = 0.5 * np.square(delta, dtype=np.float64).sum(axis=1)
+    if w is not None:
+        delta *= w[:, None]
+        loss = loss * w
+    return float(loss.sum() / n) if n else 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parameter updates (flat vectors)
+# ----------------------------------------------------------------------------------------------------------
+
+def sgd_update(param, grad, lr):
+    """param ← param − lr · grad."""
+    _check_same_dtype(param=param, grad=grad)
+    param -= param.dtype.type(lr) * grad
+    return param
+
+
+def momentum_update(param, grad, velocity, lr, momentum, nesterov=False):
+    """v ← μ v − lr g;  param ← param + v (nesterov: param ← param + μ v − lr g)."""
+    _check_same_dtype(param=param, grad=grad, velocity=velocity)
+    dt = param.dtype.type
+    velocity *= dt(momentum)
+    velocity -= dt(lr) * grad
+    if nesterov:
+        param += dt(momentum) * velocity - dt(lr) * grad
+    else:
+        param += velocity
+    return param
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
+    """Adam step number t ≥ 1: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
+    param ← param − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)."""
+    _check_same_dtype(param=param, grad=grad, m=m, v=v)
+    if t < 1:
+        raise ValueError(f"t: Adam step count starts at 1, got {t}")
+    dt = param.dtype.type
+    m *= dt(beta1)
+    m += dt(1 - beta1) * grad
+    v *= dt(beta2)
+    v += dt(1 - beta2) * np.square(grad)
+    c1 = 1.0 - beta1 ** t
+    c2 = 1.0 - beta2 ** t
+    param -= dt(lr / c1) * m / (np.sqrt(v / dt(c2)) + dt(eps))
+    return param
+
+
+def apply_update(theta, grad, opt):
+    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t."""
+    opt.t += 1
+    if opt.code == 0:
+        sgd_update(theta, grad, opt.lr)
+    elif opt.code in (1, 2):
+        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=opt.code == 2)
+    else:
+        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A whole network
+# ----------------------------------------------------------------------------------------------------------
+
+class Network:
+    """Forward, backward and training of a whole dense network over preallocated buffers.
+
+    theta, grad: flat float vectors laid out by ``spec`` (see _netspec); max_batch: rows per step.
+    Targets ``y``: intp labels (n,) for cross_entropy, a float matrix (n, d_out) otherwise.
+    """
+
+    def __init__(self, spec, theta, grad, max_batch):
+        if theta.dtype not in (np.float32, np.float64):
+            raise TypeError(f"theta: dtype must be float32 or float64, got {theta.dtype}")
+        if theta.shape != (spec.n_params,) or grad.shape != theta.shape or grad.dtype != theta.dtype:
+            raise ValueError("theta, grad: must be flat vectors of the spec's n_params, same dtype")
+        if max_batch < 1:
+            raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
+        self.spec, self.theta, self.grad = spec, theta, grad
+        self.dtype = theta.dtype
+        self.max_batch = int(max_batch)
+        self.W, self.b, self.gamma = spec.views(theta)
+        self.gW, self.gb, self.ggamma = spec.views(grad)
+        B = self.max_batch
+        sizes = spec.sizes
+        L = spec.n_layers
+        self.A = [np.zeros((B, sizes[0]), self.dtype)]  # A[0]: gathered input rows
+        self.A += [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
+        self.Z = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) if spec.activations[l] in NEEDS_Z
+                           else None for l in range(L)]
+        self.D = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
+        self._wmask = spec.weight_mask()
+
+    def _param(self, l):
+        act = self.spec.activations[l]
+        return self.gamma[l] if act == "prelu" else self.spec.params[l]
+
+    def _forward(self, X):
+        """Forward n ≤ max_batch rows; returns the list of activations (views of length n).
+        With cross_entropy or binary_cross_entropy the last entry holds the logits, not probabilities:
+        the losses are computed stably from logits."""
+        n = X.shape[0]
+        spec = self.spec
+        acts = [X]
+        for l in range(spec.n_layers):
+            Z = None if self.Z[l + 1] is None else self.Z[l + 1][:n]
+            out = self.A[l + 1][:n]
+            act = spec.activations[l]
+            if l == spec.n_layers - 1 and spec.loss != "squared_error":
+                act = "identity"
+            dense_forward(acts[-1], self.W[l], self.b[l], out, act, self._param(l), Z)
+            acts.append(out)
+        return acts
+
+    def forward(self, X, out):
+        """out = network output (softmax probabilities, sigmoid, or the output activation), in chunks."""
+        n = X.shape[0]
+        spec = self.spec
+        for s in range(0, n, self.max_batch):
+            e = min(n, s + self.max_batch)
+            acts = self._forward(X[s:e])
+            if spec.loss == "squared_error":
+                out[s:e] = acts[-1]
+            else:
+                activation_forward(acts[-1], out[s:e], spec.activations[-1])
+        return out
+
+    def _output_delta(self, acts, y, sw):
+        """Loss of the batch (sum over rows) and δ(L) into D[L]."""
+        spec = self.spec
+        L = spec.n_layers
+        n = acts[0].shape[0]
+        D = self.D[L][:n]
+        if spec.loss == "cross_entropy":
+            return softmax_cross_entropy(acts[-1], y, D, sw) * n
+        if spec.loss == "binary_cross_entropy":
+            return sigmoid_cross_entropy(acts[-1], y, D, sw) * n
+        loss = squared_error(acts[-1], y, D, sw) * n
+        if spec.activations[-1] != "identity":
+            Zl = None if self.Z[L] is None else self.Z[L][:n]
+            backprop_activation(D, acts[-1], Zl, D, spec.activations[-1], self._param(L - 1))
+        return loss
+
+    def _backward(self, acts, y, sw, scale, accumulate):
+        """Backpropagate one batch; write (or add, if accumulate) scale·gradients into grad. Returns loss sum."""
+        spec = self.spec
+        L = spec.n_layers
+        n = acts[0].shape[0]
+        if spec.activations[-1] == "prelu" and spec.loss == "squared_error":
+            G = np.empty((n, spec.sizes[-1]), self.dtype)
+            loss = squared_error(acts[-1], y, G, sw) * n
+            self._prelu_grad(L - 1, G, n, scale, accumulate)
+            backprop_activation(G, acts[-1], self.Z[L][:n], self.D[L][:n], "prelu", self.gamma[L - 1])
+        else:
+            loss = self._output_delta(acts, y, sw)
+        for l in range(L - 1, -1, -1):
+            D = self.D[l + 1][:n]
+            if l > 0:
+                Dp = self.D[l][:n]
+                np.matmul(D, self.W[l].T, out=Dp)
+                if spec.activations[l - 1] == "prelu":
+                    self._prelu_grad(l - 1, Dp, n, scale, accumulate)
+                Zp = None if self.Z[l] is None else self.Z[l][:n]
+                backprop_activation(Dp, acts[l], Zp, Dp, spec.activations[l - 1], self._param(l - 1))
+            gW = np.matmul(acts[l].T, D) * self.dtype.type(scale)
+            gb = D.sum(axis=0) * self.dtype.type(scale)
+            if accumulate:
+                self.gW[l] += gW
+                self.gb[l] += gb
+            else:
+                self.gW[l][...] = gW
+                self.gb[l][...] = gb
+        return loss
+
+    def _prelu_grad(self, l, G, n, scale, accumulate):
+        g = np.empty(self.spec.sizes[l + 1], self.dtype)
+        prelu_gamma_gradient(G, self.Z[l + 1][:n], g, scale=scale)
+        if accumulate:
+            self.ggamma[l] += g
+        else:
+            self.ggamma[l][...] = g
+
+    def _l2_term(self, l2):
+        if not l2:
+            return 0.0
+        return 0.5 * l2 * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.W)
+
+    def loss(self, X, y, sample_weight=None):
+        """Mean data loss over all rows of X (no L2 term, no gradient)."""
+        n = X.shape[0]
+        if n == 0:
+            raise ValueError("X: no rows")
+        total = 0.0
+        for s in range(0, n, self.max_batch):
+            e = min(n, s + self.max_batch)
+            acts = self._forward(X[s:e])
+            sw = None if sample_weight is None else sample_weight[s:e]
+            total += self._output_delta(acts, y[s:e], sw)
+        return total / n
+
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+        n = X.shape[0]
+        total = 0.0
+        for s in range(0, n, self.max_batch):
+            e = min(n, s + self.max_batch)
+            acts = self._forward(X[s:e])
+            sw = None if sample_weight is None else sample_weight[s:e]
+            total += self._backward(acts, y[s:e], sw, 1.0 / n, accumulate=s > 0)
+        if l2:
+            self.grad[self._wmask] += self.dtype.type(l2) * self.theta[self._wmask]
+        return total / n + self._l2_term(l2)
+
+    def train_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the minibatch X (n ≤ max_batch rows). Returns the batch's R."""
+        n = X.shape[0]
+        if n > self.max_batch:
+            raise ValueError(f"X: {n} rows exceed the workspace's max_batch={self.max_batch}")
+        reg = self._l2_term(opt.l2)
+        acts = self._forward(X)
+        loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
+        if opt.l2:
+            self.grad[self._wmask] += self.dtype.type(opt.l2) * self.theta[self._wmask]
+        apply_update(self.theta, self.grad, opt)
+        return loss + reg
+
+    def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
+        """Minibatch steps over the rows X[order] in that order (batch_size ≤ max_batch).
+        Returns the mean over rows of the per-batch R (weighted by batch size)."""
+        m = order.shape[0]
+        if batch_size < 1 or batch_size > self.max_batch:
+            raise ValueError(f"batch_size: must be in [1, {self.max_batch}], got {batch_size}")
+        total = 0.0
+        for s in range(0, m, batch_size):
+            idx = order[s:s + batch_size]
+            nb = idx.shape[0]
+            Xb = self.A[0][:nb]
+            np.take(X, idx, axis=0, out=Xb)
+            yb = y[idx]
+            swb = None if sample_weight is None else sample_weight[idx]
+            total += self.train_step(Xb, yb, swb, opt) * nb
+        return total / m if m else 0.0
+
