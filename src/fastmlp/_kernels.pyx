@@ -1427,3 +1427,34 @@ cdef class Network:
                                NULL if ce else <double*>yp, <double*>wp, op, m, bs)
         opt.t = o.t
         return r
+
+
+def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """C := alpha · op(A) · op(B) + beta · C for C-contiguous 2-D arrays of one dtype (row-major
+    front end to BLAS ?gemm; tiny products use a direct loop). Returns C."""
+    cdef int kind = _check(A, "A", -1, 2)
+    _check(B, "B", kind, 2)
+    _check(C, "C", kind, 2, True)
+    cdef bint ta = bool(trans_a), tb = bool(trans_b)
+    cdef Py_ssize_t m = _dim(A, 1) if ta else _dim(A, 0)
+    cdef Py_ssize_t k = _dim(A, 0) if ta else _dim(A, 1)
+    cdef Py_ssize_t kb = _dim(B, 1) if tb else _dim(B, 0)
+    cdef Py_ssize_t n = _dim(B, 0) if tb else _dim(B, 1)
+    if kb != k or _dim(C, 0) != m or _dim(C, 1) != n:
+        raise ValueError(f"A {A.shape}, B {B.shape}, C {C.shape}: shapes do not chain "
+                         f"(trans_a={ta}, trans_b={tb})")
+    cdef double fa = float(alpha), fb = float(beta)
+    cdef void* ap = _ptr(A)
+    cdef void* bp = _ptr(B)
+    cdef void* cp = _ptr(C)
+    cdef Py_ssize_t lda = _dim(A, 1), ldb = _dim(B, 1), ldc = _dim(C, 1)
+    with nogil:
+        if kind == 0:
+            _gemm(ta, tb, m, n, k, <float>fa, <float*>ap, lda, <float*>bp, ldb, <float>fb, <float*>cp, ldc)
+        else:
+            _gemm(ta, tb, m, n, k, fa, <double*>ap, lda, <double*>bp, ldb, fb, <double*>cp, ldc)
+    return C
+
+
+# The Cython-level API for other extensions (declared in _kernels.pxd) lives in its own file.
+include "_capi.pxi"

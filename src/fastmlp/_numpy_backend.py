@@ -161,6 +161,24 @@ def log_softmax(Z, out):
     return out
 
 
+def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """C := alpha · op(A) · op(B) + beta · C for 2-D arrays of one dtype. Returns C."""
+    _check_same_dtype(A=A, B=B, C=C)
+    opA = A.T if trans_a else A
+    opB = B.T if trans_b else B
+    if opA.shape[1] != opB.shape[0] or C.shape != (opA.shape[0], opB.shape[1]):
+        raise ValueError(f"A {A.shape}, B {B.shape}, C {C.shape}: shapes do not chain "
+                         f"(trans_a={bool(trans_a)}, trans_b={bool(trans_b)})")
+    prod = opA @ opB
+    dt = C.dtype.type
+    if beta == 0:
+        np.multiply(prod, dt(alpha), out=C)
+    else:
+        C *= dt(beta)
+        C += dt(alpha) * prod
+    return C
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Dense layer
 # ----------------------------------------------------------------------------------------------------------

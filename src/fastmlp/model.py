@@ -15,6 +15,7 @@ import numpy as np
 from ._netspec import (DEFAULT_PARAM, LOSSES, NetSpec, Optimizer, OPTIMIZERS, canonical_activation,
                        parse_activation)
 from .backend import get_backend
+from .progress import epoch_progress
 from .validation import (check_array, check_dtype, check_number, check_positive_int,
                          check_sample_weight, check_targets)
 
@@ -318,7 +319,7 @@ class FastMLP:
 
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, optimizer="sgd", *, momentum=0.9, beta1=0.9,
             beta2=0.999, eps=1e-8, l2=None, validation_data=None, validation_split=0.0, patience=None,
-            min_delta=0.0, shuffle=True, sample_weight=None, verbose=False, callback=None):
+            min_delta=0.0, shuffle=True, sample_weight=None, verbose=None, callback=None):
         """Train by minibatch gradient descent (Algorithm 4.1), continuing from the current weights.
 
         Each epoch shuffles the training rows and takes one optimizer step per minibatch (batch_size=1 is
@@ -327,7 +328,9 @@ class FastMLP:
         and training stops after ``patience`` epochs without an improvement larger than ``min_delta``;
         the weights of the best epoch are restored. Without validation data, ``patience`` watches the
         training loss. ``callback(model, info)`` is called after every epoch with a dict (epoch, loss,
-        val_loss, val_score); returning True stops training. Returns self.
+        val_loss, val_score); returning True stops training. ``verbose``: None shows a progress bar
+        only on a terminal (and only once the fit is slow), True always reports, False never.
+        Returns self.
         """
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -367,9 +370,20 @@ class FastMLP:
         bs = min(batch_size, len(train_idx))
         net = self._net_for_training(bs)
         watch = val is not None or patience is not None
-        best, bad = np.inf, 0
         best_theta = np.empty_like(self._theta) if watch else None
         order = train_idx.copy()
+        progress = epoch_progress(epochs, verbose)
+        try:
+            self._run_epochs(net, X, Y, sw, order, bs, opt, epochs, shuffle, val, watch, patience,
+                             min_delta, best_theta, progress, callback)
+        finally:
+            if progress is not None:
+                progress.close()
+        return self
+
+    def _run_epochs(self, net, X, Y, sw, order, bs, opt, epochs, shuffle, val, watch, patience,
+                    min_delta, best_theta, progress, callback):
+        best, bad = np.inf, 0
         for epoch in range(epochs):
             if shuffle:
                 self._rng.shuffle(order)
@@ -389,10 +403,8 @@ class FastMLP:
                 self.val_score_curve.append(vscore)
                 info.update(val_loss=vloss, val_score=vscore)
                 monitored = vloss
-            if verbose:
-                print("  ".join([f"epoch {self.n_epochs:4d}", f"loss {loss:.6f}"] +
-                                ([f"val_loss {info['val_loss']:.6f}", f"val_score {info['val_score']:.4f}"]
-                                 if val is not None else [])), flush=True)
+            if progress is not None:
+                progress.update(info)
             stop = bool(callback(self, info)) if callback is not None else False
             if watch:
                 if monitored < best - min_delta:
@@ -407,7 +419,6 @@ class FastMLP:
                 break
         if watch and np.isfinite(best):
             np.copyto(self._theta, best_theta)
-        return self
 
     def partial_fit(self, X, y, batch_size=32, lr=None, optimizer="sgd", *, classes=None,
                     sample_weight=None, shuffle=True, **optimizer_kwargs):
