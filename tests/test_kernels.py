@@ -1,0 +1,298 @@
+"""Every Cython kernel against the NumPy reference, in float32 and float64, on odd shapes."""
+import numpy as np
+import pytest
+
+from conftest import ALL_ACTIVATIONS, assert_close
+
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 4), (13, 17, 1), (3, 2, 65), (1031, 33, 9), (64, 65, 130)]
+
+
+def _z(rng, n, m, dtype):
+    """Pre-activations mixing ordinary values, exact zeros and ±1000 (the stability edge)."""
+    Z = rng.standard_normal((n, m)) * 3
+    flat = Z.reshape(-1)
+    flat[::7] = 0.0
+    flat[3::11] = 1000.0
+    flat[5::13] = -1000.0
+    return Z.astype(dtype)
+
+
+def _param(act, m, rng, dtype):
+    if act == "prelu":
+        return rng.uniform(-0.5, 0.5, m).astype(dtype)
+    return {"leaky_relu": 0.1, "elu": 0.7}.get(act)
+
+
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS + ["softmax"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (33, 17)])
+def test_activation_forward_matches_reference(cy, npb, dtype, rng, act, shape):
+    Z = _z(rng, *shape, dtype)
+    p = _param(act, shape[1], rng, dtype)
+    ref = npb.activation_forward(Z, np.empty_like(Z), act, p)
+    got = cy.activation_forward(Z, np.empty_like(Z), act, p)
+    assert got.dtype == dtype
+    assert np.isfinite(got).all()
+    assert_close(got, ref, dtype, scale=4)
+    inplace = Z.copy()
+    assert cy.activation_forward(inplace, inplace, act, p) is inplace
+    assert_close(inplace, ref, dtype, scale=4)
+
+
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (33, 17)])
+def test_activation_derivative_and_backprop_match_reference(cy, npb, dtype, rng, act, shape):
+    Z = _z(rng, *shape, dtype)
+    p = _param(act, shape[1], rng, dtype)
+    A = npb.activation_forward(Z, np.empty_like(Z), act, p)
+    ref = npb.activation_derivative(A, Z, np.empty_like(Z), act, p)
+    got = cy.activation_derivative(A, Z, np.empty_like(Z), act, p)
+    assert np.isfinite(got).all()
+    assert_close(got, ref, dtype, scale=8)
+    G = rng.standard_normal(shape).astype(dtype)
+    ref_bp = npb.backprop_activation(G, A, Z, np.empty_like(G), act, p)
+    got_bp = cy.backprop_activation(G, A, Z, np.empty_like(G), act, p)
+    assert_close(got_bp, ref_bp, dtype, scale=8)
+    assert_close(got_bp, G * ref, dtype, scale=8)
+
+
+@pytest.mark.parametrize("act", ["prelu", "gelu", "silu"])
+def test_derivatives_that_need_z_say_so(cy, npb, act):
+    A = np.zeros((2, 3))
+    p = np.zeros(3) if act == "prelu" else None
+    for backend in (cy, npb):
+        with pytest.raises(ValueError, match="Z"):
+            backend.activation_derivative(A, None, np.empty_like(A), act, p)
+
+
+def test_softmax_and_log_softmax(cy, npb, dtype, rng):
+    Z = _z(rng, 9, 5, dtype)
+    for fn in ("softmax", "log_softmax"):
+        ref = getattr(npb, fn)(Z, np.empty_like(Z))
+        got = getattr(cy, fn)(Z, np.empty_like(Z))
+        assert np.isfinite(got).all()
+        assert_close(got, ref, dtype, scale=10)
+    P = cy.softmax(Z, np.empty_like(Z))
+    assert_close(P.sum(axis=1), np.ones(9), dtype, scale=10)
+
+
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS)
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_dense_forward_matches_reference(cy, npb, dtype, rng, act, n, k, m):
+    X = rng.standard_normal((n, k)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    p = _param(act, m, rng, dtype)
+    Zr, Zc = np.empty((n, m), dtype), np.empty((n, m), dtype)
+    ref = npb.dense_forward(X, W, b, np.empty((n, m), dtype), act, p, Z=Zr)
+    got = cy.dense_forward(X, W, b, np.empty((n, m), dtype), act, p, Z=Zc)
+    scale = 20 * np.sqrt(k)
+    assert_close(Zc, Zr, dtype, scale=scale)
+    assert_close(got, ref, dtype, scale=scale)
+    assert_close(Zc, X.astype(np.float64) @ W + b, dtype, scale=scale)
+    got2 = cy.dense_forward(X, W, b, np.empty((n, m), dtype), act, p)
+    assert_close(got2, ref, dtype, scale=scale)
+
+
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS)
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_delta_recursion_matches_reference(cy, npb, dtype, rng, act, n, k, m):
+    delta = rng.standard_normal((n, m)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    Z = rng.standard_normal((n, k)).astype(dtype)
+    p = _param(act, k, rng, dtype)
+    A = npb.activation_forward(Z, np.empty_like(Z), act, p)
+    ref = npb.delta_backward(delta, W, A, Z, np.empty((n, k), dtype), act, p)
+    got = cy.delta_backward(delta, W, A, Z, np.empty((n, k), dtype), act, p)
+    assert_close(got, ref, dtype, scale=20 * np.sqrt(m))
+    deriv = npb.activation_derivative(A, Z, np.empty_like(A), act, p)
+    assert_close(got, deriv * (delta.astype(np.float64) @ W.T), dtype, scale=20 * np.sqrt(m))
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_weight_gradient_matches_reference(cy, npb, dtype, rng, n, k, m, l2):
+    A = rng.standard_normal((n, k)).astype(dtype)
+    D = rng.standard_normal((n, m)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    out = [np.full((k, m), np.nan, dtype), np.full(m, np.nan, dtype)]
+    gW, gb = cy.weight_gradient(A, D, W, out[0], out[1], l2=l2)
+    rW, rb = npb.weight_gradient(A, D, W, np.empty((k, m), dtype), np.empty(m, dtype), l2=l2)
+    scale = 20 * np.sqrt(n)
+    assert_close(gW, rW, dtype, scale=scale)
+    assert_close(gb, rb, dtype, scale=scale)
+    assert_close(gW, A.astype(np.float64).T @ D / n + l2 * W, dtype, scale=scale)
+    gW2, gb2 = cy.weight_gradient(A, D, W, np.empty((k, m), dtype), np.empty(m, dtype), scale=0.5)
+    assert_close(gW2, 0.5 * (A.astype(np.float64).T @ D), dtype, scale=scale)
+    assert_close(gb2, 0.5 * D.sum(axis=0, dtype=np.float64), dtype, scale=scale)
+
+
+def test_prelu_gamma_gradient(cy, npb, dtype, rng):
+    G = rng.standard_normal((11, 4)).astype(dtype)
+    Z = rng.standard_normal((11, 4)).astype(dtype)
+    ref = npb.prelu_gamma_gradient(G, Z, np.empty(4, dtype))
+    got = cy.prelu_gamma_gradient(G, Z, np.empty(4, dtype))
+    assert_close(got, ref, dtype, scale=10)
+    assert_close(got, (G * np.minimum(Z, 0)).sum(axis=0) / 11, dtype, scale=10)
+
+
+@pytest.mark.parametrize("n,k,m", SHAPES)
+def test_fused_sgd_weight_update_matches_reference(cy, npb, dtype, rng, n, k, m):
+    A = rng.standard_normal((n, k)).astype(dtype)
+    D = rng.standard_normal((n, m)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    Wc, bc, Wr, br = W.copy(), b.copy(), W.copy(), b.copy()
+    cy.sgd_weight_update(A, D, Wc, bc, lr=0.1, l2=0.05)
+    npb.sgd_weight_update(A, D, Wr, br, lr=0.1, l2=0.05)
+    assert_close(Wc, Wr, dtype, scale=20 * np.sqrt(n))
+    assert_close(bc, br, dtype, scale=20 * np.sqrt(n))
+    gW = A.astype(np.float64).T @ D / n + 0.05 * W
+    assert_close(Wc, W - 0.1 * gW, dtype, scale=20 * np.sqrt(n))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n,c", [(1, 2), (7, 1), (300, 10), (5, 3)])
+def test_losses_match_reference(cy, npb, dtype, rng, weighted, n, c):
+    Z = _z(rng, n, c, dtype)
+    sw = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    Y = rng.uniform(0, 1, (n, c)).astype(dtype)
+    for fn, target in (("sigmoid_cross_entropy", Y), ("squared_error", Y)):
+        Dr, Dc = np.empty_like(Z), np.empty_like(Z)
+        lr_ = getattr(npb, fn)(Z, target, Dr, sw)
+        lc = getattr(cy, fn)(Z, target, Dc, sw)
+        assert np.isfinite(lc)
+        np.testing.assert_allclose(lc, lr_, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        assert_close(Dc, Dr, dtype, scale=10)
+    if c >= 2:
+        labels = rng.integers(0, c, n).astype(np.intp)
+        Dr, Dc = np.empty_like(Z), np.empty_like(Z)
+        lr_ = npb.softmax_cross_entropy(Z, labels, Dr, sw)
+        lc = cy.softmax_cross_entropy(Z, labels, Dc, sw)
+        np.testing.assert_allclose(lc, lr_, rtol=1e-5 if dtype == np.float32 else 1e-12)
+        assert_close(Dc, Dr, dtype, scale=10)
+        inplace = Z.copy()
+        cy.softmax_cross_entropy(inplace, labels, inplace, sw)
+        assert_close(inplace, Dr, dtype, scale=10)
+
+
+def test_cross_entropy_delta_is_softmax_minus_onehot(cy, dtype, rng):
+    Z = rng.standard_normal((6, 4)).astype(dtype)
+    y = np.array([0, 1, 2, 3, 3, 0], dtype=np.intp)
+    D = np.empty_like(Z)
+    loss = cy.softmax_cross_entropy(Z, y, D)
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    assert_close(D, P - np.eye(4)[y], dtype, scale=10)
+    np.testing.assert_allclose(loss, -np.log(P[np.arange(6), y]).mean(), rtol=1e-5)
+
+
+def test_losses_stable_at_extreme_logits(cy, dtype):
+    Z = np.array([[1000.0, -1000.0], [-1000.0, 1000.0]], dtype=dtype)
+    D = np.empty_like(Z)
+    assert cy.softmax_cross_entropy(Z, np.array([0, 1], np.intp), D) == pytest.approx(0.0, abs=1e-6)
+    assert cy.softmax_cross_entropy(Z, np.array([1, 0], np.intp), D) == pytest.approx(2000.0, rel=1e-6)
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    assert cy.sigmoid_cross_entropy(Z, Y, D) == pytest.approx(0.0, abs=1e-6)
+    assert cy.sigmoid_cross_entropy(Z, 1 - Y, D) == pytest.approx(2000.0, rel=1e-6)
+    assert np.isfinite(D).all()
+
+
+@pytest.mark.parametrize("P", [1, 7, 1000])
+def test_updates_match_reference(cy, npb, dtype, rng, P):
+    theta = rng.standard_normal(P).astype(dtype)
+    grad = rng.standard_normal(P).astype(dtype)
+    a, b = theta.copy(), theta.copy()
+    cy.sgd_update(a, grad, 0.1)
+    npb.sgd_update(b, grad, 0.1)
+    assert_close(a, b, dtype)
+    for nesterov in (False, True):
+        a, b = theta.copy(), theta.copy()
+        va, vb = np.full(P, 0.3, dtype), np.full(P, 0.3, dtype)
+        for _ in range(3):
+            cy.momentum_update(a, grad, va, 0.1, 0.9, nesterov)
+            npb.momentum_update(b, grad, vb, 0.1, 0.9, nesterov)
+        assert_close(a, b, dtype, scale=4)
+        assert_close(va, vb, dtype, scale=4)
+    a, b = theta.copy(), theta.copy()
+    ma, va, mb, vb = (np.zeros(P, dtype) for _ in range(4))
+    for t in range(1, 4):
+        cy.adam_update(a, grad, ma, va, 0.01, 0.9, 0.999, 1e-8, t)
+        npb.adam_update(b, grad, mb, vb, 0.01, 0.9, 0.999, 1e-8, t)
+    assert_close(a, b, dtype, scale=10)
+    # The first Adam step moves every coordinate by lr·sign(g) (bias correction makes m̂/√v̂ = ±1).
+    a, m, v = theta.copy(), np.zeros(P, dtype), np.zeros(P, dtype)
+    cy.adam_update(a, grad, m, v, 0.01, 0.9, 0.999, 0.0, 1)
+    assert_close(theta - a, 0.01 * np.sign(grad), dtype, scale=100)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (3, 5, 2), (70, 90, 40)])
+def test_gemm_all_transposes(cy, npb, dtype, rng, ta, tb, m, n, k):
+    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    got = cy.gemm(A, B, C0.copy(), 0.5, 2.0, ta, tb)
+    ref = npb.gemm(A, B, C0.copy(), 0.5, 2.0, ta, tb)
+    assert_close(got, ref, dtype, scale=20 * np.sqrt(k))
+    # beta = 0 must not read C: NaN garbage there does not leak.
+    got0 = cy.gemm(A, B, np.full((m, n), np.nan, dtype), 1.0, 0.0, ta, tb)
+    assert np.isfinite(got0).all()
+
+
+class TestBoundaryValidation:
+    """The Cython kernels compile bounds checks out, so they must refuse bad buffers up front."""
+
+    def test_dtype_mismatch_raises(self, cy, npb):
+        X = np.ones((2, 3), np.float32)
+        W = np.ones((3, 4), np.float64)
+        for backend in (cy, npb):
+            with pytest.raises(TypeError, match="W"):
+                backend.dense_forward(X, W, np.ones(4, np.float32), np.empty((2, 4), np.float32))
+
+    def test_integer_dtype_raises(self, cy):
+        with pytest.raises(TypeError, match="Z"):
+            cy.activation_forward(np.ones((2, 2), np.int64), np.empty((2, 2)), "relu")
+
+    def test_shape_mismatch_names_argument(self, cy, npb):
+        X = np.ones((2, 3))
+        for backend in (cy, npb):
+            with pytest.raises(ValueError, match="W"):
+                backend.dense_forward(X, np.ones((4, 4)), np.ones(4), np.empty((2, 4)))
+            with pytest.raises(ValueError, match="b"):
+                backend.dense_forward(X, np.ones((3, 4)), np.ones(5), np.empty((2, 4)))
+            with pytest.raises(ValueError, match="out"):
+                backend.dense_forward(X, np.ones((3, 4)), np.ones(4), np.empty((3, 4)))
+
+    def test_non_contiguous_and_readonly(self, cy):
+        X = np.ones((4, 6))[:, ::2]
+        with pytest.raises(ValueError, match="contiguous"):
+            cy.activation_forward(X, np.empty((4, 3)), "tanh")
+        out = np.empty((4, 3))
+        out.flags.writeable = False
+        with pytest.raises(ValueError, match="read-only"):
+            cy.activation_forward(np.ones((4, 3)), out, "tanh")
+        ro = np.ones((4, 3))
+        ro.flags.writeable = False
+        cy.activation_forward(ro, np.empty((4, 3)), "tanh")  # read-only inputs are fine
+
+    def test_labels_out_of_range(self, cy, npb):
+        Z = np.zeros((3, 2))
+        for backend in (cy, npb):
+            with pytest.raises(ValueError, match="labels"):
+                backend.softmax_cross_entropy(Z, np.array([0, 2, 1], np.intp), np.empty_like(Z))
+        with pytest.raises(TypeError, match="labels"):
+            cy.softmax_cross_entropy(Z, np.array([0, 1, 1], np.int32), np.empty_like(Z))
+
+    def test_unknown_activation(self, cy, npb):
+        for backend in (cy, npb):
+            with pytest.raises(ValueError, match="activation"):
+                backend.activation_forward(np.ones((1, 1)), np.empty((1, 1)), "swishy")
+
+    def test_prelu_needs_slope_array(self, cy):
+        with pytest.raises((TypeError, ValueError), match="param"):
+            cy.activation_forward(np.ones((2, 3)), np.empty((2, 3)), "prelu", np.ones(2))
+
+    def test_not_an_array(self, cy):
+        with pytest.raises(TypeError, match="Z"):
+            cy.activation_forward([[1.0]], np.empty((1, 1)), "relu")
