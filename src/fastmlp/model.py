@@ -6,9 +6,9 @@ scikit-learn's ``coefs_``. All parameters live in one flat vector (see ``_netspe
 """
 from __future__ import annotations
 
-import io
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -543,31 +543,37 @@ class FastMLP:
     @classmethod
     def load(cls, path, backend=None):
         """Read a model written by ``save``. Only arrays and JSON are read (``allow_pickle=False``)."""
+        fname = os.fspath(path)
+        if not os.path.exists(fname):
+            raise FileNotFoundError(f"path: no such file: {fname}")
+        if not zipfile.is_zipfile(fname):
+            raise ValueError(f"path: {fname} is not a fastmlp model (expected a .npz archive)")
         try:
-            with np.load(os.fspath(path), allow_pickle=False) as data:
+            with np.load(fname, allow_pickle=False) as data:
                 files = set(data.files)
                 if not {"theta", "meta"} <= files:
-                    raise ValueError(f"path: {path} is not a fastmlp model (missing theta/meta)")
+                    raise ValueError(f"path: {fname} is not a fastmlp model (missing theta/meta)")
                 meta = json.loads(str(data["meta"][()]))
                 theta = data["theta"]
                 classes = data["classes"] if "classes" in files else None
-        except (OSError, EOFError, KeyError, json.JSONDecodeError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ValueError(f"path: {path} is not a readable fastmlp model ({exc})") from None
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+            raise ValueError(f"path: {fname} is not a readable fastmlp model ({exc})") from None
         except ValueError as exc:
-            if "Object arrays cannot be loaded" in str(exc):
-                raise ValueError(f"path: {path} holds pickled objects; refusing to load") from None
+            if "pickle" in str(exc) or "Object arrays" in str(exc):
+                raise ValueError(f"path: {fname} holds pickled objects; refusing to load") from None
             raise
         if not isinstance(meta, dict) or meta.get("format") != "fastmlp":
             raise ValueError(f"path: {path} is not a fastmlp model")
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(f"path: model format {meta['format_version']} is newer than this fastmlp reads")
-        hidden = [tuple(a) for a in meta["activations"]]
-        out_name, out_param = meta["output"]
-        model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
-                    loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
-                    backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0))
+        try:
+            hidden = [tuple(a) for a in meta["activations"]]
+            out_name, out_param = meta["output"]
+            model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
+                        loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
+                        backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         if theta.shape != model._theta.shape or theta.dtype != model._theta.dtype:
             raise ValueError(f"path: parameter vector {theta.shape} {theta.dtype} does not match the "
                              f"architecture ({model._theta.shape} {model._theta.dtype})")

@@ -49,7 +49,8 @@ def check_array(X, name="X", dtype=np.float64, n_features=None, allow_empty=Fals
         raise ValueError(f"{name}: 0 features")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name}: expected {n_features} features (columns), got {arr.shape[1]}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below, naming the argument
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         if arr.dtype.itemsize < 8 and np.isfinite(np.asarray(X, dtype=np.float64)).all():
             raise ValueError(f"{name}: values overflow {np.dtype(dtype).name} (|x| > "
