@@ -12,12 +12,30 @@ from libc.math cimport (exp, expf, log, logf, log1p, log1pf, expm1, expm1f, tanh
                         erf, erff, sqrt, sqrtf, fabs, fabsf, pow)
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 import numpy as np
 cimport numpy as cnp
 
 from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES
+
+cdef extern from "_fastmath.h" nogil:
+    float fm_expnegf(float x)
+    double fm_expneg(double x)
+    float fm_sigmoidf(float x)
+    double fm_sigmoid(double x)
+    float fm_tanhf(float x)
+    double fm_tanh(double x)
+    int fm_use_avx2()
+    void fm_set_avx2(int mode)
+    void fm_sigmoid_f32_best(const float* x, float* out, Py_ssize_t n)
+    void fm_sigmoid_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_tanh_f32_best(const float* x, float* out, Py_ssize_t n)
+    void fm_tanh_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_silu_f32_best(const float* x, float* out, Py_ssize_t n)
+    void fm_silu_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_exp_shift_f32_best(const float* x, float* out, Py_ssize_t n, float shift)
+    void fm_exp_shift_f64_best(const double* x, double* out, Py_ssize_t n, double shift)
 
 cnp.import_array()
 
@@ -64,11 +82,20 @@ cdef double INV_SQRT_2PI = 0.3989422804014327
 # Scalar maths, fused over float/double so float32 stays float32
 # ======================================================================================================
 
-cdef inline floating _exp(floating x) noexcept nogil:
+cdef inline floating _expneg(floating x) noexcept nogil:
+    """exp(x) for x <= 0 (every exp fastmlp needs: after a max shift, or of −|x|); vectorisable."""
     if floating is float:
-        return expf(x)
+        return fm_expnegf(x)
     else:
-        return exp(x)
+        return fm_expneg(x)
+
+cdef inline void _exp_shift(const floating* x, floating* out, Py_ssize_t n, floating shift) noexcept nogil:
+    """out[i] = exp(x[i] − shift) for x[i] <= shift (a softmax row after its max)."""
+    if floating is float:
+        fm_exp_shift_f32_best(x, out, n, shift)
+    else:
+        fm_exp_shift_f64_best(x, out, n, shift)
+
 
 cdef inline floating _log(floating x) noexcept nogil:
     if floating is float:
@@ -90,9 +117,9 @@ cdef inline floating _expm1(floating x) noexcept nogil:
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
-        return tanhf(x)
+        return fm_tanhf(x)
     else:
-        return tanh(x)
+        return fm_tanh(x)
 
 cdef inline floating _erf(floating x) noexcept nogil:
     if floating is float:
@@ -113,12 +140,11 @@ cdef inline floating _fabs(floating x) noexcept nogil:
         return fabs(x)
 
 cdef inline floating _sigmoid(floating x) noexcept nogil:
-    """1 / (1 + exp(−x)), never overflowing: exp is only taken of a non-positive number."""
-    cdef floating e
-    if x >= 0:
-        return 1 / (1 + _exp(-x))
-    e = _exp(x)
-    return e / (1 + e)
+    """1 / (1 + exp(−x)), never overflowing: exp is only taken of −|x|."""
+    if floating is float:
+        return fm_sigmoidf(x)
+    else:
+        return fm_sigmoid(x)
 
 
 # ======================================================================================================
@@ -164,6 +190,10 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
                 else:
                     C[i * ldc + j] = alpha * s + beta * C[i * ldc + j]
         return
+    if m == 1 or n == 1:
+        # One output row or column is a matrix-vector product; BLAS ?gemm is many times slower there.
+        _gemv_rowcol(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
     # Row-major C (m×n) is column-major Cᵀ (n×m) = op(B)ᵀ · op(A)ᵀ: swap the operands.
     ta = b'T' if trans_b else b'N'
     tb = b'T' if trans_a else b'N'
@@ -173,6 +203,46 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
         sgemm(&ta, &tb, &im, &in_, &ik, &alpha, <float*>B, &ilda, <float*>A, &ildb, &beta, C, &ildc)
     else:
         dgemm(&ta, &tb, &im, &in_, &ik, &alpha, <double*>B, &ilda, <double*>A, &ildb, &beta, C, &ildc)
+
+
+cdef void _gemv(bint trans, int rows, int cols, floating alpha, const floating* M, int ldm,
+                const floating* x, int incx, floating beta, floating* y, int incy) noexcept nogil:
+    """y := alpha · op(M) · x + beta · y with M column-major (rows × cols, leading dimension ldm)."""
+    cdef char t = b'T' if trans else b'N'
+    if floating is float:
+        sgemv(&t, &rows, &cols, &alpha, <float*>M, &ldm, <float*>x, &incx, &beta, y, &incy)
+    else:
+        dgemv(&t, &rows, &cols, &alpha, <double*>M, &ldm, <double*>x, &incx, &beta, y, &incy)
+
+
+cdef void _gemv_rowcol(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       floating alpha, const floating* A, Py_ssize_t lda, const floating* B,
+                       Py_ssize_t ldb, floating beta, floating* C, Py_ssize_t ldc) noexcept nogil:
+    """The m == 1 or n == 1 cases of _gemm as one ?gemv (row-major operands seen column-major)."""
+    cdef Py_ssize_t i
+    if beta == 0:  # ?gemv with beta = 0 must not read y, but be explicit: C may hold NaN garbage
+        if m == 1:
+            for i in range(n):
+                C[i] = 0
+        else:
+            for i in range(m):
+                C[i * ldc] = 0
+    if m == 1:
+        # C[0, :] (n) = op(B)ᵀ · a, a = row 0 of op(A) (stride lda when A is transposed).
+        if trans_b:   # B stored (n, k): column-major view (k, n) → transpose it
+            _gemv(True, <int>k, <int>n, alpha, B, <int>ldb, A, <int>(lda if trans_a else 1), beta,
+                  C, 1)
+        else:         # B stored (k, n): column-major view (n, k) is op(B)ᵀ
+            _gemv(False, <int>n, <int>k, alpha, B, <int>ldb, A, <int>(lda if trans_a else 1), beta,
+                  C, 1)
+    else:
+        # C[:, 0] (m) = op(A) · b, b = column 0 of op(B) (stride ldb unless B is transposed).
+        if trans_a:   # A stored (k, m): column-major view (m, k) is op(A)
+            _gemv(False, <int>m, <int>k, alpha, A, <int>lda, B, <int>(1 if trans_b else ldb), beta,
+                  C, <int>ldc)
+        else:         # A stored (m, k): column-major view (k, m) → transpose it
+            _gemv(True, <int>k, <int>m, alpha, A, <int>lda, B, <int>(1 if trans_b else ldb), beta,
+                  C, <int>ldc)
 
 
 # ======================================================================================================
@@ -187,9 +257,9 @@ cdef void _softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize
         for j in range(1, m):
             if Z[i * m + j] > mx:
                 mx = Z[i * m + j]
+        _exp_shift(Z + i * m, out + i * m, m, mx)
         s = 0
         for j in range(m):
-            out[i * m + j] = _exp(Z[i * m + j] - mx)
             s = s + out[i * m + j]
         s = 1 / s
         for j in range(m):
@@ -205,11 +275,15 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
         if A != Z:
             memcpy(A, Z, N * sizeof(floating))
     elif act == ACT_LOGISTIC:
-        for i in range(N):
-            A[i] = _sigmoid(Z[i])
+        if floating is float:
+            fm_sigmoid_f32_best(Z, A, N)
+        else:
+            fm_sigmoid_f64_best(Z, A, N)
     elif act == ACT_TANH:
-        for i in range(N):
-            A[i] = _tanh(Z[i])
+        if floating is float:
+            fm_tanh_f32_best(Z, A, N)
+        else:
+            fm_tanh_f64_best(Z, A, N)
     elif act == ACT_RELU:
         for i in range(N):
             x = Z[i]
@@ -230,15 +304,16 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
     elif act == ACT_SOFTPLUS:
         for i in range(N):
             x = Z[i]
-            A[i] = (x if x > 0 else 0) + _log1p(_exp(-_fabs(x)))
+            A[i] = (x if x > 0 else 0) + _log1p(_expneg(-_fabs(x)))
     elif act == ACT_GELU:
         for i in range(N):
             x = Z[i]
             A[i] = <floating>0.5 * x * (1 + _erf(x * <floating>SQRT1_2))
     elif act == ACT_SILU:
-        for i in range(N):
-            x = Z[i]
-            A[i] = x * _sigmoid(x)
+        if floating is float:
+            fm_silu_f32_best(Z, A, N)
+        else:
+            fm_silu_f64_best(Z, A, N)
     elif act == ACT_SOFTSIGN:
         for i in range(N):
             x = Z[i]
@@ -288,7 +363,7 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
         for i in range(N):
             x = Z[i]
             G[i] = G[i] * (<floating>0.5 * (1 + _erf(x * <floating>SQRT1_2))
-                           + x * <floating>INV_SQRT_2PI * _exp(<floating>-0.5 * x * x))
+                           + x * <floating>INV_SQRT_2PI * _expneg(<floating>-0.5 * x * x))
     elif act == ACT_SILU:
         for i in range(N):
             x = Z[i]
@@ -364,9 +439,9 @@ cdef double _softmax_ce(const floating* Z, const Py_ssize_t* labels, floating* D
         for j in range(1, c):
             if Z[i * c + j] > mx:
                 mx = Z[i * c + j]
+        _exp_shift(Z + i * c, D + i * c, c, mx)
         s = 0
         for j in range(c):
-            D[i * c + j] = _exp(Z[i * c + j] - mx)
             s = s + D[i * c + j]
         w = 1 if sw == NULL else sw[i]
         total += w * (<double>_log(s) + mx - zy)
@@ -388,7 +463,7 @@ cdef double _sigmoid_bce(const floating* Z, const floating* Y, floating* D, cons
         for j in range(m):
             z = Z[i * m + j]
             y = Y[i * m + j]
-            row += (z if z > 0 else 0) - z * y + _log1p(_exp(-_fabs(z)))
+            row += (z if z > 0 else 0) - z * y + _log1p(_expneg(-_fabs(z)))
             D[i * m + j] = w * (_sigmoid(z) - y)
         total += w * row
     return total
@@ -620,7 +695,7 @@ cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_s
                 mx = Z[i * m + j]
         s = 0
         for j in range(m):
-            s = s + _exp(Z[i * m + j] - mx)
+            s = s + _expneg(Z[i * m + j] - mx)
         s = _log(s) + mx
         for j in range(m):
             out[i * m + j] = Z[i * m + j] - s
@@ -1427,6 +1502,16 @@ cdef class Network:
                                NULL if ce else <double*>yp, <double*>wp, op, m, bs)
         opt.t = o.t
         return r
+
+
+def simd_path():
+    """Which build of the polynomial exp/sigmoid/tanh loops runs here: "avx2" or "baseline"."""
+    return "avx2" if fm_use_avx2() else "baseline"
+
+
+def _force_baseline_simd(bint force):
+    """Testing hook: pin the baseline (SSE2) loops, or return to CPU detection."""
+    fm_set_avx2(0 if force else -1)
 
 
 def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):

@@ -1,0 +1,123 @@
+/* The body of _fastmath.h, included once per instruction set with FM_NAME naming the variant.
+ * No include guard: _fastmath.h includes it twice. */
+
+/* exp(x) for x <= 0, float: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n. */
+static inline float FM_NAME(fm_expnegf)(float x)
+{
+    const float lo = -87.3365447505531f; /* log(FLT_MIN) */
+    float xc = x < lo ? lo : x;
+    float fx = xc * 1.44269504088896341f + 12582912.0f; /* round to nearest via 1.5 * 2^23 */
+    fx -= 12582912.0f;
+    float r = xc - fx * 0.693359375f;
+    r = r - fx * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t bits = ((int32_t)fx + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float res = p * scale;
+    return x < lo ? 0.0f : res;
+}
+
+/* exp(x) for x <= 0, double: Cephes' rational approximation 1 + 2 r P(r²) / (Q(r²) − r P(r²)). */
+static inline double FM_NAME(fm_expneg)(double x)
+{
+    const double lo = -708.3964185322641; /* log(DBL_MIN) */
+    double xc = x < lo ? lo : x;
+    double fx = xc * 1.4426950408889634073599 + 6755399441055744.0; /* 1.5 * 2^52 */
+    fx -= 6755399441055744.0;
+    double r = xc - fx * 6.93145751953125E-1;
+    r = r - fx * 1.42860682030941723212E-6;
+    double rr = r * r;
+    double p = ((1.26177193074810590878E-4 * rr + 3.02994407707441961300E-2) * rr
+                + 9.99999999999999999910E-1) * r;
+    double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
+                + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
+    double e = 1.0 + 2.0 * (p / (q - p));
+    int64_t bits = ((int64_t)(int32_t)fx + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    double res = e * scale;
+    return x < lo ? 0.0 : res;
+}
+
+/* 1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|. */
+static inline float FM_NAME(fm_sigmoidf)(float x)
+{
+    float ax = x < 0 ? -x : x;
+    float e = FM_NAME(fm_expnegf)(-ax);
+    float s = 1.0f / (1.0f + e);
+    return x >= 0 ? s : e * s;
+}
+
+static inline double FM_NAME(fm_sigmoid)(double x)
+{
+    double ax = x < 0 ? -x : x;
+    double e = FM_NAME(fm_expneg)(-ax);
+    double s = 1.0 / (1.0 + e);
+    return x >= 0 ? s : e * s;
+}
+
+/* tanh: an odd polynomial for |x| < 0.625 (no cancellation), (1 − e)/(1 + e), e = exp(−2|x|), beyond. */
+static inline float FM_NAME(fm_tanhf)(float x)
+{
+    float ax = x < 0 ? -x : x;
+    float z = x * x;
+    float small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z
+                    + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
+    float e = FM_NAME(fm_expnegf)(-2.0f * ax);
+    float big = (1.0f - e) / (1.0f + e);
+    big = x < 0 ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+static inline double FM_NAME(fm_tanh)(double x)
+{
+    double ax = x < 0 ? -x : x;
+    double s = x * x;
+    double p = (-9.64399179425052238628E-1 * s - 9.92877231001918586564E1) * s
+               - 1.61468768441708447952E3;
+    double q = ((s + 1.12811678491632931402E2) * s + 2.23548839060100448583E3) * s
+               + 4.84406305325125486048E3;
+    double small = x + x * s * p / q;
+    double e = FM_NAME(fm_expneg)(-2.0 * ax);
+    double big = (1.0 - e) / (1.0 + e);
+    big = x < 0 ? -big : big;
+    return ax < 0.625 ? small : big;
+}
+
+#undef FM_ARRAY_FN
+#define FM_ARRAY_FN(name, type, body)                                   \
+    static void name(const type *in, type *out, Py_ssize_t n)          \
+    {                                                                   \
+        for (Py_ssize_t i = 0; i < n; i++) {                            \
+            type x = in[i];                                             \
+            out[i] = body;                                              \
+        }                                                               \
+    }
+
+FM_ARRAY_FN(FM_NAME(fm_sigmoid_f32), float, FM_NAME(fm_sigmoidf)(x))
+FM_ARRAY_FN(FM_NAME(fm_sigmoid_f64), double, FM_NAME(fm_sigmoid)(x))
+FM_ARRAY_FN(FM_NAME(fm_tanh_f32), float, FM_NAME(fm_tanhf)(x))
+FM_ARRAY_FN(FM_NAME(fm_tanh_f64), double, FM_NAME(fm_tanh)(x))
+FM_ARRAY_FN(FM_NAME(fm_silu_f32), float, x * FM_NAME(fm_sigmoidf)(x))
+FM_ARRAY_FN(FM_NAME(fm_silu_f64), double, x * FM_NAME(fm_sigmoid)(x))
+
+/* out[i] = exp(in[i] - shift) with in[i] <= shift (softmax and log-sum-exp rows). */
+static void FM_NAME(fm_exp_shift_f32)(const float *in, float *out, Py_ssize_t n, float shift)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = FM_NAME(fm_expnegf)(in[i] - shift);
+}
+
+static void FM_NAME(fm_exp_shift_f64)(const double *in, double *out, Py_ssize_t n, double shift)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = FM_NAME(fm_expneg)(in[i] - shift);
+}
+

@@ -1,0 +1,59 @@
+"""The polynomial exp/sigmoid/tanh of _fastmath.h against libm-accurate NumPy, on both SIMD paths."""
+import numpy as np
+import pytest
+
+GRID32 = np.concatenate([np.linspace(-100, 100, 200001), np.geomspace(1e-30, 100, 20001),
+                         -np.geomspace(1e-30, 100, 20001), [0.0, -0.0, 0.625, -0.625, 87.3, -87.3]])
+
+
+@pytest.fixture(params=["detected", "baseline"])
+def path(request, cy):
+    cy._force_baseline_simd(request.param == "baseline")
+    yield cy.simd_path()
+    cy._force_baseline_simd(False)
+
+
+def _ulps(got, want, dtype):
+    want = want.astype(dtype)
+    spacing = np.spacing(np.maximum(np.abs(want), np.finfo(dtype).tiny)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want.astype(np.float64)) / spacing
+
+
+@pytest.mark.parametrize("dtype,max_ulp", [(np.float32, 4), (np.float64, 4)])
+@pytest.mark.parametrize("act,ref", [
+    ("tanh", np.tanh),
+    ("logistic", lambda x: 1 / (1 + np.exp(-x))),
+    ("silu", lambda x: x / (1 + np.exp(-x))),
+])
+def test_accuracy_in_ulps(cy, path, dtype, max_ulp, act, ref):
+    x = GRID32.astype(dtype).reshape(1, -1)
+    got = cy.activation_forward(x, np.empty_like(x), act)
+    want = ref(x.astype(np.longdouble))
+    err = _ulps(got, want, dtype)
+    # Near underflow the flush-to-zero of exp's subnormal results is allowed.
+    err[np.abs(want.astype(np.float64)) < np.finfo(dtype).tiny * 2 ** 24] = 0
+    assert err.max() <= max_ulp, (x[0, err[0].argmax()], err.max())
+
+
+def test_softmax_rows_accurate_on_both_paths(cy, path, dtype):
+    rng = np.random.default_rng(0)
+    Z = (rng.standard_normal((50, 37)) * 20).astype(dtype)
+    P = cy.softmax(Z, np.empty_like(Z))
+    e = np.exp(Z.astype(np.longdouble) - Z.max(axis=1, keepdims=True))
+    want = (e / e.sum(axis=1, keepdims=True)).astype(np.float64)
+    # exp(z − max) inherits the rounding of z − max: allow eps·|z − max| on top of a few ulps.
+    eps = np.finfo(dtype).eps
+    tol = eps * (8 + np.abs(Z - Z.max(axis=1, keepdims=True)).astype(np.float64))
+    assert (np.abs(P - want) <= tol * want + np.finfo(dtype).tiny * 1e3).all()
+
+
+def test_extremes(cy, path, dtype):
+    x = np.array([[-np.inf, -1e30, -1000, -88, 88, 1000, 1e30, np.inf]], dtype=dtype)
+    s = cy.activation_forward(x, np.empty_like(x), "logistic")
+    t = cy.activation_forward(x, np.empty_like(x), "tanh")
+    np.testing.assert_array_equal(s[0, [0, 1, 2]], 0)
+    np.testing.assert_array_equal(s[0, [5, 6, 7]], 1)
+    np.testing.assert_array_equal(t[0, [0, 1, 2]], -1)
+    np.testing.assert_array_equal(t[0, [5, 6, 7]], 1)
+    nan = cy.activation_forward(np.full((1, 3), np.nan, dtype), np.empty((1, 3), dtype), "tanh")
+    assert np.isnan(nan).all()  # NaN propagates instead of turning into a number
