@@ -296,3 +296,14 @@ class TestBoundaryValidation:
     def test_not_an_array(self, cy):
         with pytest.raises(TypeError, match="Z"):
             cy.activation_forward([[1.0]], np.empty((1, 1)), "relu")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n", [1, 7, 1000])
+def test_all_finite(cy, npb, dtype, bad, n):
+    X = np.random.default_rng(0).standard_normal((n, 3)).astype(dtype)
+    X[0, 0] = np.finfo(dtype).max
+    X[-1, 1] = np.finfo(dtype).tiny / 4  # subnormal: finite
+    assert cy.all_finite(X) and npb.all_finite(X)
+    X[n // 2, 2] = bad
+    assert not cy.all_finite(X) and not npb.all_finite(X)

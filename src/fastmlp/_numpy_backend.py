@@ -161,6 +161,11 @@ def log_softmax(Z, out):
     return out
 
 
+def all_finite(X):
+    """True when no element of X is NaN or ±inf."""
+    return bool(np.isfinite(X).all())
+
+
 def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     """C := alpha · op(A) · op(B) + beta · C for 2-D arrays of one dtype. Returns C."""
     _check_same_dtype(A=A, B=B, C=C)

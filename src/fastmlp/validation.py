@@ -8,6 +8,13 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+try:
+    from ._kernels import all_finite as _all_finite
+except ImportError:  # the NumPy backend alone
+    def _all_finite(X):
+        return bool(np.isfinite(X).all())
+
+
 def check_dtype(dtype):
     """Return np.float32 or np.float64 for ``dtype``; raise TypeError for anything else."""
     try:
@@ -39,6 +46,12 @@ def check_array(X, name="X", dtype=np.float64, n_features=None, allow_empty=Fals
     Raises ValueError/TypeError naming ``name`` for: non-numeric or complex data, a dimension other than 2,
     no rows or no columns, NaN or infinity, or a column count other than ``n_features``.
     The model's dtype decides the computation: integer or other-precision input is converted to it."""
+    if type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.flags.c_contiguous \
+            and X.shape[0] > 0 and (n_features is None or X.shape[1] == n_features):
+        # The serving fast path: already the right array; only the finiteness check remains.
+        if not _all_finite(X):
+            raise ValueError(f"{name}: contains NaN or infinity")
+        return X
     arr = _as_numeric(X, name)
     if arr.ndim != 2:
         hint = " (reshape(-1, 1) for one feature, reshape(1, -1) for one sample)" if arr.ndim == 1 else ""
