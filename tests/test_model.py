@@ -246,3 +246,28 @@ def test_float32_stays_float32():
 def test_repr_is_short():
     r = repr(FastMLP([3, 4, 2], activation="relu"))
     assert r.startswith("FastMLP([3, 4, 2]") and "relu" in r and len(r) < 200
+
+
+def test_pickle_round_trip_and_copy():
+    import copy
+    import pickle
+    X, y = _blobs(n=100)
+    m = FastMLP([6, 8, 3], seed=0).fit(X, y, epochs=2, verbose=False)
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.predict_proba(X), m.predict_proba(X))
+    m2.fit(X, y, epochs=1, verbose=False)  # the copy trains on its own parameters
+    assert not np.array_equal(m2.get_params_vector(), m.get_params_vector())
+    m3 = copy.deepcopy(m)
+    np.testing.assert_array_equal(m3.predict(X), m.predict(X))
+
+
+def test_concurrent_predict_from_threads_is_correct():
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(0)
+    m = FastMLP([64, 256, 128, 10], seed=0)
+    batches = [rng.standard_normal((rng.integers(1, 300), 64)).astype(np.float32) for _ in range(40)]
+    expected = [m.predict_proba(b) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(m.predict_proba, batches))
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -88,6 +89,7 @@ class FastMLP:
         self._initialize()
         self._train_net = None
         self._infer_net = None
+        self._lock = threading.Lock()
         self._optimizer = None
         self.classes_ = None
         self._y_1d = True
@@ -188,6 +190,26 @@ class FastMLP:
             self._infer_net = self._backend.Network(self.spec, self._theta, self._grad, _PREDICT_BATCH)
         return self._infer_net
 
+    def _infer(self, X):
+        """Network output for validated X. The workspace is shared, so concurrent callers (a thread pool
+        serving one model; the kernels release the GIL) take turns on it."""
+        out = np.empty((X.shape[0], self.spec.sizes[-1]), dtype=self.dtype)
+        with self._lock:
+            return self._net_for_inference().forward(X, out)
+
+    def __getstate__(self):
+        # Workspaces, the backend module and the lock are rebuilt on demand after unpickling.
+        state = self.__dict__.copy()
+        for key in ("_train_net", "_infer_net", "_backend", "_lock"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backend = get_backend(self.backend)
+        self._train_net = self._infer_net = None
+        self._lock = threading.Lock()
+
     # ------------------------------------------------------------------------------------------------
     # Targets
     # ------------------------------------------------------------------------------------------------
@@ -279,9 +301,7 @@ class FastMLP:
 
     def forward(self, X):
         """The network's output for X: softmax probabilities, sigmoid outputs, or the output activation."""
-        X = self._check_X(X)
-        out = np.empty((X.shape[0], self.spec.sizes[-1]), dtype=self.dtype)
-        return self._net_for_inference().forward(X, out)
+        return self._infer(self._check_X(X))
 
     def loss(self, X, y, sample_weight=None):
         """The regularised risk R = mean loss + (λ/2) Σ‖W‖² on (X, y), with no update."""
@@ -494,8 +514,7 @@ class FastMLP:
         return self._score_encoded(X, Y, sw)
 
     def _score_encoded(self, X, Y, sw=None):
-        out = np.empty((X.shape[0], self.spec.sizes[-1]), dtype=self.dtype)
-        P = self._net_for_inference().forward(X, out)
+        P = self._infer(X)
         loss = self.spec.loss
         if loss == "cross_entropy":
             correct = P.argmax(axis=1) == Y
