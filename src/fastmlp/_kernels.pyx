@@ -157,39 +157,12 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
                 floating* C, Py_ssize_t ldc) noexcept nogil:
     """C := alpha · op(A) · op(B) + beta · C, row-major; op(A) is (m, k), op(B) is (k, n).
     beta == 0 never reads C (so C may hold garbage)."""
-    cdef Py_ssize_t i, j, p, ars, acs, brs, bcs
-    cdef floating s
     cdef int im, in_, ik, ilda, ildb, ildc
     cdef char ta, tb
     if m == 0 or n == 0:
         return
-    if k == 0:
-        for i in range(m):
-            for j in range(n):
-                C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
-        return
-    if m * n * k <= SMALL_GEMM:
-        if trans_a:
-            ars = 1
-            acs = lda
-        else:
-            ars = lda
-            acs = 1
-        if trans_b:
-            brs = 1
-            bcs = ldb
-        else:
-            brs = ldb
-            bcs = 1
-        for i in range(m):
-            for j in range(n):
-                s = 0
-                for p in range(k):
-                    s = s + A[i * ars + p * acs] * B[p * brs + j * bcs]
-                if beta == 0:
-                    C[i * ldc + j] = alpha * s
-                else:
-                    C[i * ldc + j] = alpha * s + beta * C[i * ldc + j]
+    if m * n * k <= SMALL_GEMM:  # k == 0 included: C := beta · C
+        _gemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     if m == 1 or n == 1:
         # One output row or column is a matrix-vector product; BLAS ?gemm is many times slower there.
@@ -204,6 +177,46 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
         sgemm(&ta, &tb, &im, &in_, &ik, &alpha, <float*>B, &ilda, <float*>A, &ildb, &beta, C, &ildc)
     else:
         dgemm(&ta, &tb, &im, &in_, &ik, &alpha, <double*>B, &ilda, <double*>A, &ildb, &beta, C, &ildc)
+
+
+cdef void _gemm_small(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      floating alpha, const floating* A, Py_ssize_t lda, const floating* B,
+                      Py_ssize_t ldb, floating beta, floating* C, Py_ssize_t ldc) noexcept nogil:
+    """_gemm by direct loops, ordered so the innermost loop runs along contiguous rows of B and C
+    (C[i, :] += a · B[p, :]) and vectorises."""
+    cdef Py_ssize_t i, j, p
+    cdef floating a, s
+    cdef floating* c
+    cdef const floating* b
+    for i in range(m):
+        c = C + i * ldc
+        if beta == 0:
+            for j in range(n):
+                c[j] = 0
+        elif beta != 1:
+            for j in range(n):
+                c[j] = beta * c[j]
+    if not trans_b:
+        for i in range(m):
+            c = C + i * ldc
+            for p in range(k):
+                a = alpha * (A[p * lda + i] if trans_a else A[i * lda + p])
+                b = B + p * ldb
+                for j in range(n):
+                    c[j] = c[j] + a * b[j]
+    else:
+        for i in range(m):
+            c = C + i * ldc
+            for j in range(n):
+                b = B + j * ldb
+                s = 0
+                if trans_a:
+                    for p in range(k):
+                        s = s + A[p * lda + i] * b[p]
+                else:
+                    for p in range(k):
+                        s = s + A[i * lda + p] * b[p]
+                c[j] = c[j] + alpha * s
 
 
 cdef void _gemv(bint trans, int rows, int cols, floating alpha, const floating* M, int ldm,
