@@ -8,3 +8,11 @@ from .backend import cython_available, get_backend
 
 __version__ = "0.1.0"
 __all__ = ["FastMLP", "cython_available", "get_backend", "__version__"]
+
+
+def __getattr__(name):
+    # scikit-learn drop-ins, imported on first use so that `import fastmlp` never needs scikit-learn.
+    if name in ("FastMLPClassifier", "FastMLPRegressor"):
+        from . import sklearn as _sk
+        return getattr(_sk, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

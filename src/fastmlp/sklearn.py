@@ -37,7 +37,11 @@ import numpy as np
 import scipy.optimize
 from scipy.special import xlogy
 
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+try:
+    import sklearn  # noqa: F401  (absolute import: the real scikit-learn, never this module)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError("fastmlp.sklearn needs scikit-learn: pip install 'fastmlp[sklearn]'") from exc
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -225,9 +229,9 @@ class _BaseFastMLP(BaseEstimator):
             return (np.float64, np.float32)
         return self._theta.dtype.type
 
-    def _validate(self, X, y=None, reset=True, dtype=None, **kwargs):
+    def _validate(self, X, y="no_validation", reset=True, dtype=None, **kwargs):
         kw = dict(dtype=dtype, order="C", accept_sparse=False, **kwargs)
-        if y is None:
+        if isinstance(y, str) and y == "no_validation":
             if _sk_validate_data is not None:
                 return _sk_validate_data(self, X, reset=reset, **kw)
             return self._validate_data(X, reset=reset, **kw)  # pragma: no cover
@@ -338,6 +342,15 @@ class _BaseFastMLP(BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "_theta" in self.__dict__:
+            # Arrays unpickled from a read-only memory map (joblib) become private, writable copies.
+            for key in ("_theta", "_best_theta"):
+                a = self.__dict__.get(key)
+                if a is not None and not a.flags.writeable:
+                    setattr(self, key, a.copy())
+            opt = self.__dict__.get("_optimizer")
+            if opt is not None:
+                opt.state1 = np.array(opt.state1)
+                opt.state2 = np.array(opt.state2)
             self._bind()
 
     # ----------------------------------------------------------------------------------------------
@@ -437,7 +450,7 @@ class _BaseFastMLP(BaseEstimator):
             if self.best_validation_score_ is None:
                 self.best_validation_score_ = -np.inf
         n_train = n if train_idx is None else len(train_idx)
-        sw_train = self._normalize_weights(sw, train_idx, n_train)
+        sw_train, alpha = self._normalize_weights(sw, train_idx, n_train)
 
         if self.batch_size == "auto":
             batch_size = min(200, n_train)
@@ -461,7 +474,7 @@ class _BaseFastMLP(BaseEstimator):
                     order = np.ascontiguousarray(sample_idx, dtype=np.intp)
                 else:
                     order = train_idx[sample_idx] if self.shuffle else train_idx
-                loss = self._run_epoch(net, X, Yk, Y, sw_train, order, batch_size, opt)
+                loss = self._run_epoch(net, X, Yk, sw_train, order, batch_size, opt, alpha)
                 self.n_iter_ += 1
                 self.loss_ = loss
                 self.t_ += n_train
@@ -510,28 +523,29 @@ class _BaseFastMLP(BaseEstimator):
     def _normalize_weights(self, sw, train_idx, n_train):
         """Scale the weights to mean 1 over the training rows, so that the kernels' division by the
         batch's row count approximates scikit-learn's division by the batch's weight sum (exact for one
-        batch, as with L-BFGS)."""
+        batch, as with L-BFGS). Returns (weights, alpha scaled likewise: alpha / Σw per row)."""
         if sw is None:
-            return None
+            return None, self.alpha
         total = float(sw.sum(dtype=np.float64) if train_idx is None else sw[train_idx].sum(dtype=np.float64))
         if total <= 0:
-            raise ValueError("sample_weight: the training samples' weights sum to 0")
-        return np.ascontiguousarray(sw * sw.dtype.type(n_train / total))
+            raise ValueError("sample_weight: the training samples' weights are all zero")
+        c = n_train / total
+        return np.ascontiguousarray(sw * sw.dtype.type(c)), self.alpha * c
 
-    def _run_epoch(self, net, X, Yk, Y, sw, order, batch_size, opt):
+    def _run_epoch(self, net, X, Yk, sw, order, batch_size, opt, alpha):
         """One epoch in the kernels; scikit-learn's L2 coefficient alpha / n_batch, also for the last,
         smaller batch. Returns scikit-learn's epoch loss (row-weighted mean of the batch losses)."""
         m = order.shape[0]
         full = (m // batch_size) * batch_size
         total = 0.0
         if full:
-            opt.l2 = self.alpha / batch_size
+            opt.l2 = alpha / batch_size
             total += net.train_epoch(X, Yk, sw, order[:full], batch_size, opt) * full
         if m > full:
             rest = m - full
-            opt.l2 = self.alpha / rest
+            opt.l2 = alpha / rest
             total += net.train_epoch(X, Yk, sw, order[full:], rest, opt) * rest
-        return self._report_loss(total / m, -(-m // batch_size) * self.alpha / (2.0 * m))
+        return self._report_loss(total / m, -(-m // batch_size) * alpha / (2.0 * m))
 
     def _report_loss(self, R, reg_coef):
         """scikit-learn's loss from the kernels' R (hook for the regressor's mean over outputs)."""
@@ -558,16 +572,16 @@ class _BaseFastMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, Y, sw):
         n = X.shape[0]
-        sw = self._normalize_weights(sw, None, n)
+        sw, alpha = self._normalize_weights(sw, None, n)
         net = self._ws.train_net(min(n, _FULL_BATCH))
         theta, grad = self._theta, self._ws.grad
-        l2 = self.alpha / n
+        l2 = alpha / n
         Yk = self._kernel_targets(Y)
         curve = []
 
         def fun(x):
             theta[...] = x
-            R = self._full_loss_and_grad(net, X, Yk, Y, sw, l2)
+            R = self._full_loss_and_grad(net, X, Yk, sw, l2)
             return R, grad.astype(np.float64)
 
         def callback(intermediate_result):
@@ -591,7 +605,7 @@ class _BaseFastMLP(BaseEstimator):
         if curve:
             self.best_loss_ = min([self.best_loss_] + curve) if self.best_loss_ is not None else min(curve)
 
-    def _full_loss_and_grad(self, net, X, Yk, Y, sw, l2):
+    def _full_loss_and_grad(self, net, X, Yk, sw, l2):
         return net.loss_and_grad(X, Yk, sw, l2)
 
     def _report_loss_full(self, R, reg):
@@ -642,9 +656,6 @@ class _BaseFastMLP(BaseEstimator):
             ws.hidden_net(k).forward(X, out)
         return out
 
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": True, "multilabel": self._classifier}
-
 
 def _take(a, idx):
     return None if a is None else a[idx]
@@ -661,7 +672,7 @@ def _check_solver(est):
 # Classifier
 # ------------------------------------------------------------------------------------------------------
 
-class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
+class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
     """A drop-in for ``sklearn.neural_network.MLPClassifier`` trained by fastmlp's kernels.
 
     Same parameters, methods and fitted attributes as scikit-learn's (see its documentation), with
@@ -839,7 +850,7 @@ class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):
 # Regressor
 # ------------------------------------------------------------------------------------------------------
 
-class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
+class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
     """A drop-in for ``sklearn.neural_network.MLPRegressor`` trained by fastmlp's kernels.
 
     Same parameters, methods and fitted attributes as scikit-learn's (see its documentation), with one or
@@ -910,8 +921,8 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
                              "regression.")
         return Y, y
 
-    def _validate(self, X, y=None, reset=True, dtype=None, **kwargs):
-        if y is not None:
+    def _validate(self, X, y="no_validation", reset=True, dtype=None, **kwargs):
+        if not (isinstance(y, str) and y == "no_validation"):
             kwargs["y_numeric"] = True
         return super()._validate(X, y, reset=reset, dtype=dtype, **kwargs)
 
@@ -936,9 +947,9 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
     # Poisson: half deviance with a log link. Its gradient with respect to the output pre-activation z is
     # exp(z) − y, which is the squared-error gradient of the identity network for the target
     # y' = z − exp(z) + y. So the kernels train it with those targets (one extra forward per step).
-    def _run_epoch(self, net, X, Yk, Y, sw, order, batch_size, opt):
+    def _run_epoch(self, net, X, Yk, sw, order, batch_size, opt, alpha):
         if self.loss != "poisson":
-            return super()._run_epoch(net, X, Yk, Y, sw, order, batch_size, opt)
+            return super()._run_epoch(net, X, Yk, sw, order, batch_size, opt, alpha)
         dtype = self._theta.dtype
         m = order.shape[0]
         d_out = self.n_outputs_
@@ -954,13 +965,13 @@ class FastMLPRegressor(RegressorMixin, _BaseFastMLP):
             swb = None if sw is None else sw[idx]
             Zb = net.forward(Xb, Zbuf[:nb])
             dev, Yp = _poisson_step_targets(Zb, Yb, swb)
-            opt.l2 = self.alpha / nb
+            opt.l2 = alpha / nb
             reg = 0.5 * opt.l2 * self._sq_weights()
             net.train_step(Xb, Yp, swb, opt)
             total += (dev + reg) * nb
         return total / m
 
-    def _full_loss_and_grad(self, net, X, Yk, Y, sw, l2):
+    def _full_loss_and_grad(self, net, X, Yk, sw, l2):
         if self.loss != "poisson":
             return net.loss_and_grad(X, Yk, sw, l2)
         Z = net.forward(X, np.empty(Yk.shape, self._theta.dtype))
