@@ -230,14 +230,20 @@ class _BaseFastMLP(BaseEstimator):
         return self._theta.dtype.type
 
     def _validate(self, X, y="no_validation", reset=True, dtype=None, **kwargs):
-        kw = dict(dtype=dtype, order="C", accept_sparse=False, **kwargs)
+        """scikit-learn's validation (its messages, n_features_in_, feature_names_in_); X comes back as a
+        C-contiguous float array (sparse input is densified: the kernels are dense)."""
+        kw = dict(dtype=dtype, order="C", accept_sparse=["csr", "csc"], **kwargs)
         if isinstance(y, str) and y == "no_validation":
             if _sk_validate_data is not None:
-                return _sk_validate_data(self, X, reset=reset, **kw)
-            return self._validate_data(X, reset=reset, **kw)  # pragma: no cover
+                X = _sk_validate_data(self, X, reset=reset, **kw)
+            else:  # pragma: no cover
+                X = self._validate_data(X, reset=reset, **kw)
+            return _densify(X)
         if _sk_validate_data is not None:
-            return _sk_validate_data(self, X, y, reset=reset, multi_output=True, **kw)
-        return self._validate_data(X, y, reset=reset, multi_output=True, **kw)  # pragma: no cover
+            X, y = _sk_validate_data(self, X, y, reset=reset, multi_output=True, **kw)
+        else:  # pragma: no cover
+            X, y = self._validate_data(X, y, reset=reset, multi_output=True, **kw)
+        return _densify(X), y
 
     # ----------------------------------------------------------------------------------------------
     # The parameter vector, its views (coefs_, intercepts_) and the workspaces
@@ -410,13 +416,13 @@ class _BaseFastMLP(BaseEstimator):
     def _make_optimizer(self, dtype):
         n_params = self._spec.n_params
         if self.solver == "adam":
-            return Optimizer("adam", n_params, dtype, lr=self.learning_rate_init, beta1=self.beta_1,
+            return _Optimizer("adam", n_params, dtype, lr=self.learning_rate_init, beta1=self.beta_1,
                              beta2=self.beta_2, eps=self.epsilon)
         if self.momentum == 0:
             kind = "sgd"  # Nesterov with μ = 0 is plain SGD
         else:
             kind = "nesterov" if self.nesterovs_momentum else "momentum"
-        return Optimizer(kind, n_params, dtype, lr=self.learning_rate_init, momentum=self.momentum)
+        return _Optimizer(kind, n_params, dtype, lr=self.learning_rate_init, momentum=self.momentum)
 
     def _fit_stochastic(self, X, Y, y_labels, sw, incremental, validation_data):
         dtype = self._theta.dtype
@@ -657,6 +663,34 @@ class _BaseFastMLP(BaseEstimator):
         return out
 
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of ``transform``'s output columns (the last hidden layer's units): "<classname><i>"."""
+        check_is_fitted(self)
+        n_hidden = self._spec.n_layers - 1
+        if n_hidden == 0:
+            raise ValueError("get_feature_names_out: the network has no hidden layer")
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self._spec.sizes[n_hidden])], dtype=object)
+
+
+def _densify(X):
+    if hasattr(X, "toarray"):
+        return np.ascontiguousarray(X.toarray())
+    return X
+
+
+class _Optimizer(Optimizer):
+    """fastmlp's optimizer state, with scikit-learn's ``learning_rate`` name for the current rate."""
+
+    @property
+    def learning_rate(self):
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.lr = float(value)
+
+
 def _take(a, idx):
     return None if a is None else a[idx]
 
@@ -720,7 +754,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # ----------------------------------------------------------------------------------------------
@@ -757,6 +791,11 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
             elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                                  f"{self.classes_}. 'y' has {labels}.")
+        if incremental or (self.warm_start and "_theta" in self.__dict__):
+            unseen = np.setdiff1d(unique_labels(y), self.classes_)
+            if len(unseen) and not self._label_binarizer.y_type_.startswith("multilabel"):
+                raise ValueError(f"y: labels {unseen.tolist()[:10]} are not among the classes "
+                                 f"{self.classes_.tolist()[:10]}")
         Y = self._label_binarizer.transform(y).astype(bool)
         return Y, y
 
@@ -895,7 +934,7 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _check_params(self):
