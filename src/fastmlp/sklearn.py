@@ -43,7 +43,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError("fastmlp.sklearn needs scikit-learn: pip install 'fastmlp[sklearn]'") from exc
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -673,6 +672,20 @@ class _BaseFastMLP(BaseEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self._spec.sizes[n_hidden])], dtype=object)
 
 
+def _r2(Y, P, sw):
+    """sklearn.metrics.r2_score(Y, P, sample_weight=sw) (uniform average over outputs, force_finite), for
+    2-D Y and P, without its per-call validation overhead (it runs after every epoch)."""
+    w = 1.0 if sw is None else np.asarray(sw, dtype=np.float64)[:, None]
+    Y = np.asarray(Y, dtype=np.float64)
+    num = (w * (Y - P) ** 2).sum(axis=0)
+    den = (w * (Y - np.average(Y, axis=0, weights=sw)) ** 2).sum(axis=0)
+    r2 = np.ones(Y.shape[1])
+    valid = (den != 0) & (num != 0)
+    r2[valid] = 1 - num[valid] / den[valid]
+    r2[(num != 0) & (den == 0)] = 0.0
+    return float(r2.mean())
+
+
 def _densify(X):
     if hasattr(X, "toarray"):
         return np.ascontiguousarray(X.toarray())
@@ -845,7 +858,14 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         loss = float(np.average(per_row, weights=swv))
         if not np.isfinite(P).all():
             return loss, np.nan
-        return loss, float(accuracy_score(yv, self._decode(P), sample_weight=swv))
+        # accuracy_score(yv, predict(Xv)) on the binarized targets, without per-epoch validation overhead
+        if len(self.classes_) == 1:
+            correct = np.ones(len(P), dtype=bool)
+        elif self._spec.loss == "cross_entropy":
+            correct = P.argmax(axis=1) == Yv.argmax(axis=1)
+        else:  # LabelBinarizer.inverse_transform thresholds at > 0.5; multilabel needs every label right
+            correct = ((P > 0.5) == Yv).all(axis=1)
+        return loss, float(np.average(correct, weights=swv))
 
     def _decode(self, P):
         if self.n_outputs_ == 1:
@@ -1038,7 +1058,7 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
                 loss = float(0.5 * np.average((Yv - P) ** 2, weights=swv, axis=0).mean())
         if not np.isfinite(P).all():
             return loss, np.nan
-        return loss, float(r2_score(yv, P.ravel() if P.shape[1] == 1 else P, sample_weight=swv))
+        return loss, _r2(Yv, P, swv)
 
     def _output(self, Z):
         if self.loss == "poisson":
