@@ -269,7 +269,8 @@ def test_pipeline_transform_step():
 def test_clone_and_pickle(kind):
     X, y = _data(kind, n=100)
     Est = FastMLPRegressor if kind == "regression" else FastMLPClassifier
-    est = Est(hidden_layer_sizes=(9, 4), activation=["prelu", "tanh"], solver="sgd", max_iter=10, random_state=0).fit(X, y)
+    est = Est(hidden_layer_sizes=(9, 4), activation=["prelu", "tanh"], solver="sgd", max_iter=10,
+              random_state=0).fit(X, y)
     c = clone(est)
     assert not hasattr(c, "coefs_") and c.get_params() == est.get_params()
     loaded = pickle.loads(pickle.dumps(est))
@@ -317,7 +318,8 @@ def test_float32_stays_float32(kind, solver):
     # integer or float64 input follows scikit-learn: float64
     est64 = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver, random_state=0).fit(X.astype(np.float64), y)
     assert est64.coefs_[0].dtype == np.float64
-    assert Est(hidden_layer_sizes=(6,), max_iter=2).fit(np.round(X * 3).astype(np.int64), y).coefs_[0].dtype == np.float64
+    Xint = np.round(X * 3).astype(np.int64)
+    assert Est(hidden_layer_sizes=(6,), max_iter=2).fit(Xint, y).coefs_[0].dtype == np.float64
     # the dtype parameter fixes it
     forced = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver, dtype=np.float32).fit(X.astype(np.float64), y)
     assert forced.coefs_[0].dtype == np.float32 and forced.transform(X.astype(np.float64)).dtype == np.float32
