@@ -380,9 +380,9 @@ def test_warm_start_continues():
     est.fit(X, y)
     assert len(est.loss_curve_) == 10 and est.t_ == 10 * len(y)
     assert not np.array_equal(W, est.coefs_[0])
-    cold = FastMLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(cold.coefs_[0], FastMLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
-                                  .fit(X, y).coefs_[0])
+    cold = FastMLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    W1 = cold.fit(X, y).coefs_[0].copy()
+    np.testing.assert_array_equal(W1, cold.fit(X, y).coefs_[0])  # warm_start=False starts over
     est.set_params(hidden_layer_sizes=(9,))
     with pytest.raises(ValueError, match="warm_start"):
         est.fit(X, y)
