@@ -473,6 +473,8 @@ def _write_plots(model, X, y, out_dir, say):
     if X.shape[1] == 2:
         path = plotting.plot_decision_boundary(model, X, y, os.path.join(out_dir, "boundary.png"))
         say(f"wrote {path}")
+    elif X.shape[1] == 1:
+        say(f"wrote {plotting.plot_fit_1d(model, X, y, os.path.join(out_dir, 'fit.png'))}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -589,9 +591,15 @@ def cmd_plot(args):
         say(f"wrote {plotting.plot_curves(model, args.out, size=args.size, dpi=args.dpi)}")
         return EXIT_OK
     X, y, _ = _get_data(args, need_y=False, n_features=model.layer_sizes[0])
-    if X.shape[1] != 2:
-        raise CLIError(f"data: a decision boundary needs 2 features, got {X.shape[1]}")
-    say(f"wrote {plotting.plot_decision_boundary(model, X, y, args.out, size=args.size, dpi=args.dpi, resolution=args.resolution)}")
+    if X.shape[1] == 1:  # the beans: the fitted curve over the points
+        path = plotting.plot_fit_1d(model, X, y, args.out, size=args.size, dpi=args.dpi)
+    elif X.shape[1] == 2:
+        path = plotting.plot_decision_boundary(model, X, y, args.out, size=args.size, dpi=args.dpi,
+                                               resolution=args.resolution)
+    else:
+        raise CLIError(f"data: a decision boundary needs 2 features (or 1 for a fitted curve), "
+                       f"got {X.shape[1]}")
+    say(f"wrote {path}")
     return EXIT_OK
 
 
@@ -794,7 +802,8 @@ def build_parser():
     g = p.add_argument_group("output")
     g.add_argument("-o", "--out", default="model.npz", metavar="PATH", help="where to save the model")
     g.add_argument("--plot", metavar="DIR",
-                   help="also write curves.png (and boundary.png for 2-feature data) there; needs matplotlib")
+                   help="also write curves.png there, and boundary.png for 2-feature data (fit.png for 1 "
+                        "feature); needs matplotlib")
     _add_verbosity(p)
     p.set_defaults(func=cmd_train)
 
@@ -845,7 +854,8 @@ def build_parser():
     common(q, "curves.png", (900, 380))
     q = psub.add_parser("boundary", help="decision regions of a 2-feature model, with the data",
                         description="The decision regions of a model with 2 inputs over the plane, with "
-                        "the points of a data file or a built-in dataset on top.", **kw)
+                        "the points of a data file or a built-in dataset on top. For a model with 1 input "
+                        "(the beans), its curve over the points.", **kw)
     q.add_argument("model", help="a saved model with 2 inputs")
     _add_data_args(q, "points to draw: .csv/.tsv or .npz (X, optional y)")
     q.add_argument("--seed", type=int, default=0, help="seed of the generated --dataset")

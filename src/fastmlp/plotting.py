@@ -8,6 +8,7 @@ saved as a PNG of exactly w × h pixels.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ._netspec import DEFAULT_PARAM, HIDDEN_ACTIVATIONS, canonical_activation
 from .backend import get_backend
 
 __all__ = ["activation_values", "plot_activation", "plot_activations", "plot_curves",
-           "plot_decision_boundary"]
+           "plot_decision_boundary", "plot_fit_1d"]
 
 _CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf")
@@ -56,7 +57,10 @@ def _save(fig, path):
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"path: directory {parent} does not exist")
-    fig.savefig(path, format="png", dpi=fig.dpi)
+    with warnings.catch_warnings():
+        # Very small figures cannot fit their labels; the picture is still written at the size asked for.
+        warnings.filterwarnings("ignore", message=".*constrained_layout not applied.*")
+        fig.savefig(path, format="png", dpi=fig.dpi)
     return path
 
 
@@ -267,6 +271,51 @@ def plot_decision_boundary(model, X, y=None, path="boundary.png", size=(640, 560
             title = "decision boundary"
     ax.set(xlim=(gx[0], gx[-1]), ylim=(gy[0], gy[-1]), xlabel="x₁", ylabel="x₂",
            title=title or "decision boundary")
+    return _save(fig, path)
+
+
+def plot_fit_1d(model, X, y=None, path="fit.png", size=(640, 420), dpi=100, title=None):
+    """For a 1-feature problem (the beans of the course material): the points (x, y) and the model's curve
+    over x — P(class 1) for a binary classifier, else the network's output. Returns path."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[1] != 1:
+        raise ValueError(f"X: a 1-D fit picture needs 1 feature, got shape {X.shape}")
+    if X.shape[0] == 0 or not np.isfinite(X).all():
+        raise ValueError("X: needs at least one finite point")
+    n_in = getattr(model, "layer_sizes", [1])[0]
+    if n_in != 1:
+        raise ValueError(f"model: a 1-D fit picture needs a model with 1 input, this one has {n_in}")
+    lo, hi = float(X.min()), float(X.max())
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    grid = np.linspace(lo - pad, hi + pad, 500)[:, None]
+    is_clf = getattr(model, "is_classifier", True)
+    if is_clf:
+        P = np.asarray(model.predict_proba(grid), dtype=np.float64)
+        if P.shape[1] != 2:
+            raise ValueError(f"model: a 1-D fit picture needs a binary classifier or a regressor, "
+                             f"this one has {P.shape[1]} classes")
+        curve, label = P[:, 1], "P(class 1)"
+    else:
+        curve = np.asarray(model.predict(grid), dtype=np.float64).reshape(len(grid), -1)[:, 0]
+        label = "model output"
+    fig = _new_figure(size, dpi)
+    ax = fig.subplots()
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y: has {y.shape[0]} samples but X has {X.shape[0]}")
+        yy = y.reshape(len(y), -1)[:, 0]
+        if yy.dtype.kind not in "biuf":
+            classes = getattr(model, "classes_", None)
+            yy = np.searchsorted(classes, yy) if classes is not None else np.unique(yy, return_inverse=True)[1]
+        ax.scatter(X[:, 0], yy.astype(np.float64), s=16, color="#1f77b4", edgecolors="k", linewidths=0.4,
+                   label="data", zorder=3)
+    ax.plot(grid[:, 0], curve, color="#d62728", lw=2, label=label)
+    ax.set(xlabel="x", ylabel="y", title=title or "fit")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="best")
     return _save(fig, path)
 
 
