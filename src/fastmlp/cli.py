@@ -590,6 +590,9 @@ def cmd_plot(args):
     if args.what == "curves":
         say(f"wrote {plotting.plot_curves(model, args.out, size=args.size, dpi=args.dpi)}")
         return EXIT_OK
+    if model.layer_sizes[0] not in (1, 2):
+        raise CLIError(f"model: a decision boundary needs a model with 2 inputs (or 1 for a fitted curve), "
+                       f"this one has {model.layer_sizes[0]}")
     X, y, _ = _get_data(args, need_y=False, n_features=model.layer_sizes[0])
     if X.shape[1] == 1:  # the beans: the fitted curve over the points
         path = plotting.plot_fit_1d(model, X, y, args.out, size=args.size, dpi=args.dpi)
