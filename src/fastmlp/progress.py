@@ -14,6 +14,7 @@ tqdm is imported only here and only when a bar may be shown; it is optional (``f
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -26,6 +27,14 @@ def _isatty(stream):
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed file
         return False
+
+
+def _terminal_size(stream):
+    """(columns, lines) of the terminal behind ``stream``, or None when there is none."""
+    try:
+        return tuple(os.get_terminal_size(stream.fileno()))
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 def _fmt(info, precise):
@@ -62,6 +71,10 @@ class _Bar:
 
     def __init__(self, tqdm, total, delay, stream):
         kwargs = dict(total=total, unit="epoch", file=stream, dynamic_ncols=True, leave=True)
+        size = _terminal_size(stream)
+        if size is not None and 0 in size:
+            # A terminal that reports no size (some ptys, CI consoles): tqdm would draw nothing.
+            kwargs.update(dynamic_ncols=False, ncols=size[0] or 100, nrows=size[1] or 24)
         try:
             self.bar = tqdm(delay=delay, **kwargs)
         except TypeError:  # tqdm < 4.60 has no ``delay``
