@@ -35,6 +35,12 @@ class CLIError(Exception):
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: ...)" only where there is a default worth showing."""
 
+    def _fill_text(self, text, width, indent):
+        # Text with line breaks (the examples) is laid out by hand; the rest is wrapped as usual.
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
     def _get_help_string(self, action):
         if action.default in (None, False) or "default" in (action.help or ""):
             return action.help
@@ -760,7 +766,8 @@ def build_parser():
 
     parser = _Parser(prog="fastmlp", description="Fast multilayer perceptrons on the CPU: train, predict, "
                      "plot, demo and bench from the command line.",
-                     epilog="Run 'fastmlp COMMAND --help' for a command's options.", allow_abbrev=False)
+                     epilog="Run 'fastmlp COMMAND --help' for a command's options.", allow_abbrev=False,
+                     formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     kw = dict(allow_abbrev=False, formatter_class=_HelpFormatter)
@@ -770,14 +777,15 @@ def build_parser():
                        description="Train a network and save it (.npz, no pickle). Integer or text targets "
                        "are classified (softmax over the classes); fractional ones are regressed "
                        "(identity output, squared error). Features are used as they are: scale them first.",
-                       epilog="examples: fastmlp train --dataset two_spirals --hidden 64,64 --epochs 100 "
-                       "-o spirals.npz | fastmlp train data.csv --target species -o iris.npz | "
-                       "fastmlp train --dataset beans --hidden none --output sigmoid --loss squared_error "
+                       epilog="examples:\n"
+                       "  fastmlp train --dataset two_spirals --hidden 64,64 --epochs 100 -o spirals.npz\n"
+                       "  fastmlp train data.csv --target species --patience 10 -o iris.npz\n"
+                       "  fastmlp train --dataset beans --hidden none --output sigmoid --loss squared_error "
                        "--optimizer sgd --lr 1 --batch-size 1", **kw)
     _add_data_args(p, "training data: a .csv/.tsv file (header optional; numeric features) or a .npz "
                       "with arrays X and y")
     g = p.add_argument_group("network")
-    g.add_argument("--hidden", type=_hidden, default=[32, 32], metavar="SIZES",
+    g.add_argument("--hidden", type=_hidden, default="32,32", metavar="SIZES",
                    help="hidden layer sizes, comma-separated ('none' for no hidden layer)")
     g.add_argument("--activation", type=_activation, default="relu", metavar="NAME[:PARAM]",
                    help="hidden activation: identity, logistic, tanh, relu, leaky_relu, prelu, elu, softplus, "
@@ -815,7 +823,8 @@ def build_parser():
                        description="Predict with a saved model. A CSV with one column more than the model "
                        "has inputs is read as features plus targets (last column, or --target), and the "
                        "accuracy/R² is reported.",
-                       epilog="example: fastmlp predict model.npz data.csv -o predictions.csv --proba", **kw)
+                       epilog="example:\n  fastmlp predict model.npz data.csv -o predictions.csv --proba",
+                       **kw)
     p.add_argument("model", help="a model saved by 'fastmlp train' or FastMLP.save")
     _add_data_args(p, "inputs: a .csv/.tsv file or a .npz with array X (and optionally y)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated --dataset")
@@ -830,14 +839,17 @@ def build_parser():
     # plot ----------------------------------------------------------------------------------------
     p = sub.add_parser("plot", help="PNG pictures: activations, training curves, decision boundaries",
                        description="Draw PNG pictures with matplotlib (pip install 'fastmlp[plot]').",
-                       **kw)
+                       epilog="examples:\n  fastmlp plot activations --names relu,tanh,sigmoid -o plots/\n"
+                       "  fastmlp plot curves model.npz -o curves.png\n"
+                       "  fastmlp plot boundary model.npz --dataset moons -o boundary.png", **kw)
     psub = p.add_subparsers(dest="what", metavar="WHAT")
     p.set_defaults(func=cmd_plot, what=None, _plot_parser=p)
 
-    def common(q, default_out, default_size):
-        q.add_argument("-o", "--out", default=default_out, metavar="PATH", help="output file or directory")
-        q.add_argument("--size", type=_size, default=default_size, metavar="WxH", help="pixel size")
-        q.add_argument("--dpi", type=_pos_float, default=100.0, help="dots per inch (text scale)")
+    def common(q, default_out, out_help, default_size):
+        # String defaults go through ``type`` like typed values, and --help shows them as typed.
+        q.add_argument("-o", "--out", default=default_out, metavar="PATH", help=out_help)
+        q.add_argument("--size", type=_size, default=default_size, metavar="WxH", help="size in pixels")
+        q.add_argument("--dpi", type=_pos_float, default="100", help="dots per inch (scales the text)")
         q.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         q.set_defaults(func=cmd_plot)
 
@@ -847,14 +859,14 @@ def build_parser():
                         **kw)
     q.add_argument("--names", type=_names, metavar="A,B,...", help="activations to draw (default: all)")
     q.add_argument("--no-overview", action="store_true", help="skip the overview grid")
-    common(q, "plots", (800, 340))
+    common(q, "plots", "directory for the PNGs (created if needed)", "800x340")
     q = psub.add_parser("curves", help="training and validation loss (and score) per epoch",
                         description="Loss per epoch (training and validation) and the validation "
                         "accuracy/R², from the history stored in a saved model.", **kw)
     q.add_argument("model", help="a saved model")
     q.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="backend to load the model on")
-    common(q, "curves.png", (900, 380))
+    common(q, "curves.png", "PNG file to write", "900x380")
     q = psub.add_parser("boundary", help="decision regions of a 2-feature model, with the data",
                         description="The decision regions of a model with 2 inputs over the plane, with "
                         "the points of a data file or a built-in dataset on top. For a model with 1 input "
@@ -865,7 +877,7 @@ def build_parser():
     q.add_argument("--resolution", type=_positive_int, default=250, help="grid points per axis")
     q.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="backend to run the model on")
-    common(q, "boundary.png", (640, 560))
+    common(q, "boundary.png", "PNG file to write", "640x560")
 
     # demo ----------------------------------------------------------------------------------------
     p = sub.add_parser("demo", help="train on a generated dataset, printing loss/accuracy per epoch",
@@ -885,7 +897,7 @@ def build_parser():
     p = sub.add_parser("bench", help="time the cython and numpy backends side by side",
                        description="Time one training step and a predict call with each backend on random "
                        "data, and their ratio (numpy time / cython time).", **kw)
-    p.add_argument("--layers", type=_layers, default=[784, 256, 10], metavar="SIZES",
+    p.add_argument("--layers", type=_layers, default="784,256,10", metavar="SIZES",
                    help="all layer sizes, input to output")
     p.add_argument("--activation", type=_activation, default="relu", metavar="NAME[:PARAM]",
                    help="hidden activation")
@@ -893,7 +905,7 @@ def build_parser():
     p.add_argument("--batch-size", type=_positive_int, default=64, help="rows per training step")
     p.add_argument("--rows", type=_positive_int, default=1000, help="rows per predict call")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="precision")
-    p.add_argument("--time", type=_pos_float, default=0.3, help="seconds per measurement (about)")
+    p.add_argument("--time", type=_pos_float, default="0.3", help="about this many seconds per measurement")
     p.set_defaults(func=cmd_bench)
     return parser
 
