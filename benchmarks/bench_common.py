@@ -393,6 +393,44 @@ def make_sklearn_epoch(wl, rows, batch):
 
 
 # ------------------------------------------------------------------------------------------------------
+# Paired measurement (same thread pool only)
+# ------------------------------------------------------------------------------------------------------
+
+def paired(fa, fb, budget=2.0, block=0.02, min_blocks=6):
+    """Time fa and fb in alternating blocks (about ``block`` seconds each, the first of each pair
+    alternating) for about ``budget`` seconds; both see the same machine load, so their ratio is steadier
+    than a ratio of two benchmarks taken a minute apart. Only meaningful when fa and fb use the same
+    BLAS thread pool: two pools (numpy's and scipy's OpenBLAS, or torch's OpenMP) spin against each
+    other on a 2-core machine. Returns medians (s), their ratio a/b and the quartiles of the per-block
+    ratios."""
+    from time import perf_counter
+    fa()
+    fb()
+    t0 = perf_counter()
+    fa()
+    one = max(perf_counter() - t0, 1e-7)
+    reps = max(1, int(block / one))
+    nblocks = max(min_blocks, int(budget / (2 * reps * one)))
+    ta, tb, ratios = [], [], []
+    for i in range(nblocks):
+        block_t = {}
+        for name, f in (("a", fa), ("b", fb)) if i % 2 == 0 else (("b", fb), ("a", fa)):
+            ts = []
+            for _ in range(reps):
+                t = perf_counter()
+                f()
+                ts.append(perf_counter() - t)
+            block_t[name] = ts
+        ta += block_t["a"]
+        tb += block_t["b"]
+        ratios.append(float(np.median(block_t["a"]) / np.median(block_t["b"])))
+    ma, mb = float(np.median(ta)), float(np.median(tb))
+    q25, q75 = np.percentile(ratios, [25, 75])
+    return {"a_median": ma, "b_median": mb, "ratio": ma / mb, "block_ratio_q25": float(q25),
+            "block_ratio_q75": float(q75), "blocks": nblocks, "reps": reps}
+
+
+# ------------------------------------------------------------------------------------------------------
 # Dispatch
 # ------------------------------------------------------------------------------------------------------
 

@@ -1,10 +1,27 @@
-"""Parametrisation shared by the benchmark modules (kept out of conftest.py so that importing it never
-picks up another directory's conftest)."""
+"""Parametrisation and helpers shared by the benchmark modules (kept out of conftest.py so that importing
+them never picks up another directory's conftest)."""
 from __future__ import annotations
 
 import pytest
 
 import bench_common as bc
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - threadpoolctl is in the bench extra
+    threadpool_limits = None
+
+# Seconds to wait between a benchmark's setup and its timing: OpenBLAS workers spin ~0.1 s after their
+# last call (THREAD_TIMEOUT 2^28 cycles) and torch's OpenMP threads for a while too; on 2 cores a pool
+# left spinning by the previous column (numpy's OpenBLAS, scipy's, torch's) halves the next one's speed.
+COOLDOWN = 0.3
+
+
+def limits(threads):
+    """threadpoolctl's limit on every loaded BLAS/OpenMP pool (skips without threadpoolctl)."""
+    if threadpool_limits is None:
+        pytest.skip("threadpoolctl is not installed (needed to pin the BLAS thread count)")
+    return threadpool_limits(limits=threads)
 
 # Marker options of every timed (non-pedantic) benchmark: at least 5 rounds, about 1 s each, a few
 # warm-up calls first (BLAS threads wake, caches fill); per-workload overrides via ``params(**opts)``.

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_common as bc  # noqa: E402  (also puts this checkout's src/ on sys.path)
-
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl is in the bench extra
-    threadpool_limits = None
+from bench_params import COOLDOWN, limits as _limits  # noqa: E402
 
 # Load the BLAS libraries now, so that threadpoolctl sees (and limits) both numpy's and scipy's OpenBLAS.
 import scipy.linalg.cython_blas  # noqa: E402,F401
-
-
-def _limits(threads):
-    if threadpool_limits is None:
-        pytest.skip("threadpoolctl is not installed (needed to pin the BLAS thread count)")
-    return threadpool_limits(limits=threads)
 
 
 def _make(kind, column, case, threads):
@@ -51,6 +42,7 @@ def run_bench(benchmark):
         with _limits(threads):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column)
+            time.sleep(COOLDOWN)
             benchmark(fn)
     return run
 
@@ -63,6 +55,7 @@ def run_pedantic(benchmark):
         with _limits(threads):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column, per=per)
+            time.sleep(COOLDOWN)
             benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
     return run
 

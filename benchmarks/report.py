@@ -65,7 +65,7 @@ def targets():
 def load(path):
     with open(path) as fh:
         doc = json.load(fh)
-    med, mem, overhead = {}, {}, None
+    med, mem, paired, overhead = {}, {}, {}, None
     for b in doc.get("benchmarks", []):
         info = b.get("extra_info", {})
         kind = info.get("kind")
@@ -74,12 +74,15 @@ def load(path):
         if kind == "memory":
             mem[info["threads"]] = info["memory"]
             continue
+        if kind == "paired":
+            paired[("train", tuple(info["case"]), info["threads"])] = info["paired"]
+            continue
         if kind == "overhead":
             overhead = b["stats"]["median"]
             continue
         key = (kind, tuple(info["case"]), info["threads"], info["column"])
         med[key] = (b["stats"]["median"], b["stats"]["rounds"], info.get("per", 1))
-    return doc, med, mem, overhead
+    return doc, med, mem, paired, overhead
 
 
 def ratio(med, kind, case, th, name):
@@ -128,7 +131,7 @@ def table(rows, header):
 
 
 def report(path):
-    doc, med, mem, overhead = load(path)
+    doc, med, mem, paired, overhead = load(path)
     lines = []
     mi = doc.get("machine_info", {})
     blas = mi.get("fastmlp_blas", {})
@@ -177,6 +180,11 @@ def report(path):
         else:
             value = ratio(med, kind, case, th, what)
             shown = "-" if value is None else f"{value:.3f}x"
+            p = paired.get((kind, case, th)) if what == "fastmlp/floor" else None
+            if p is not None:  # decided on the paired ratio; the separate-benchmark one shown beside it
+                shown = (f"paired {p['ratio']:.3f}x (blocks IQR {p['block_ratio_q25']:.2f}-"
+                         f"{p['block_ratio_q75']:.2f}); separate {shown}")
+                value = p["ratio"]
         if value is None:
             status = "N/A (column not run)"
             n_na += 1

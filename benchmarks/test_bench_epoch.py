@@ -12,7 +12,7 @@ from bench_params import params
 # Rounds per column: the fast columns get more, the slow ones (seconds per epoch) 3.
 ROUNDS = {
     "W1": {"fastmlp": 5, "floor": 5, "numpy": 3, "torch": 3, "sklearn": 3},
-    "W3": {"fastmlp": 30, "floor": 10, "numpy": 3, "torch": 3, "sklearn": 3},
+    "W3": {"fastmlp": 200, "floor": 20, "numpy": 3, "torch": 3, "sklearn": 3},
 }
 
 
