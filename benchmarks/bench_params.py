@@ -2,6 +2,9 @@
 them never picks up another directory's conftest)."""
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 import bench_common as bc
@@ -42,3 +45,40 @@ def params(kind, cases, **opts_by_workload):
                                         marks=[pytest.mark.benchmark(group=group, **opts)],
                                         id=f"{bc.case_id(kind, case)}-t{threads}-{column}"))
     return out
+
+
+class LoadMeter:
+    """What else the machine did while a benchmark ran (Linux /proc/stat): ``steal`` = fraction of CPU
+    time the hypervisor gave to other guests, ``others`` = fraction of this VM's CPU capacity used by
+    processes other than this one. Either one above a few percent means the figures are suspect."""
+
+    def __init__(self):
+        self.result = {}
+
+    @staticmethod
+    def _stat():
+        try:
+            with open("/proc/stat") as fh:
+                vals = [int(v) for v in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal [guest guest_nice] (guest is inside user)
+        busy = sum(vals[:3]) + sum(vals[5:7])
+        return busy, vals[7] if len(vals) > 7 else 0, sum(vals[:8])
+
+    def __enter__(self):
+        self.t0, self.s0, self.c0 = time.perf_counter(), self._stat(), os.times()
+        return self
+
+    def __exit__(self, *exc):
+        s1, c1 = self._stat(), os.times()
+        wall = time.perf_counter() - self.t0
+        if self.s0 is None or s1 is None or wall <= 0:
+            return False
+        hz = os.sysconf("SC_CLK_TCK")
+        ncpu = os.cpu_count() or 1
+        busy, steal, total = (b - a for a, b in zip(self.s0, s1))
+        ours = (c1.user - self.c0.user) + (c1.system - self.c0.system)
+        self.result = {"wall_s": wall, "steal": steal / total if total else 0.0,
+                       "others": max(0.0, (busy / hz - ours) / (wall * ncpu))}
+        return False

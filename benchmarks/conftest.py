@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_common as bc  # noqa: E402  (also puts this checkout's src/ on sys.path)
-from bench_params import COOLDOWN, limits as _limits  # noqa: E402
+from bench_params import COOLDOWN, LoadMeter, limits as _limits  # noqa: E402
 
 # Load the BLAS libraries now, so that threadpoolctl sees (and limits) both numpy's and scipy's OpenBLAS.
 import scipy.linalg.cython_blas  # noqa: E402,F401
@@ -43,7 +43,9 @@ def run_bench(benchmark):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column)
             time.sleep(COOLDOWN)
-            benchmark(fn)
+            with LoadMeter() as load:
+                benchmark(fn)
+            benchmark.extra_info["load"] = load.result
     return run
 
 
@@ -56,7 +58,9 @@ def run_pedantic(benchmark):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column, per=per)
             time.sleep(COOLDOWN)
-            benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+            with LoadMeter() as load:
+                benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+            benchmark.extra_info["load"] = load.result
     return run
 
 

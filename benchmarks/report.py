@@ -24,6 +24,13 @@ COLUMNS = ("fastmlp", "floor", "numpy", "torch", "sklearn")
 HEAD = {"fastmlp": "fastmlp", "floor": "floor", "numpy": "numpy-be", "torch": "torch", "sklearn": "sklearn"}
 KIND_ORDER = ("train", "infer", "latency", "epoch")
 MiB = 1 << 20
+# A benchmark is flagged (!) when, while it ran, the hypervisor stole more than STEAL of the CPU time or
+# other processes in this machine used more than OTHERS of its CPU capacity.
+STEAL, OTHERS = 0.03, 0.10
+
+
+def suspect(load):
+    return bool(load) and (load.get("steal", 0) > STEAL or load.get("others", 0) > OTHERS)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -66,6 +73,7 @@ def load(path):
     with open(path) as fh:
         doc = json.load(fh)
     med, mem, paired, overhead = {}, {}, {}, None
+    flagged = []
     for b in doc.get("benchmarks", []):
         info = b.get("extra_info", {})
         kind = info.get("kind")
@@ -74,15 +82,19 @@ def load(path):
         if kind == "memory":
             mem[info["threads"]] = info["memory"]
             continue
+        if suspect(info.get("load")):
+            ld = info["load"]
+            flagged.append(f"{b['name']}: steal {ld['steal']:.0%}, other processes {ld['others']:.0%}")
         if kind == "paired":
-            paired[("train", tuple(info["case"]), info["threads"])] = info["paired"]
+            paired[("train", tuple(info["case"]), info["threads"])] = dict(info["paired"],
+                                                                          suspect=suspect(info.get("load")))
             continue
         if kind == "overhead":
             overhead = b["stats"]["median"]
             continue
         key = (kind, tuple(info["case"]), info["threads"], info["column"])
-        med[key] = (b["stats"]["median"], b["stats"]["rounds"], info.get("per", 1))
-    return doc, med, mem, paired, overhead
+        med[key] = (b["stats"]["median"], b["stats"]["rounds"], info.get("per", 1), suspect(info.get("load")))
+    return doc, med, mem, paired, overhead, flagged
 
 
 def ratio(med, kind, case, th, name):
@@ -131,7 +143,7 @@ def table(rows, header):
 
 
 def report(path):
-    doc, med, mem, paired, overhead = load(path)
+    doc, med, mem, paired, overhead, flagged = load(path)
     lines = []
     mi = doc.get("machine_info", {})
     blas = mi.get("fastmlp_blas", {})
@@ -159,14 +171,17 @@ def report(path):
                 if v is None:
                     cells.append("-")
                 elif per_sample:
-                    cells.append(f"{v[0] / v[2] * 1e6:.2f}us/s")
+                    cells.append(f"{v[0] / v[2] * 1e6:.2f}us/s" + ("!" if v[3] else ""))
                 else:
-                    cells.append(fmt_time(v[0]))
+                    cells.append(fmt_time(v[0]) + ("!" if v[3] else ""))
             rs = [ratio(med, kind, case, th, n) for n in
                   ("fastmlp/floor", "numpy/fastmlp", "torch/fastmlp", "sklearn/fastmlp")]
             rows.append([case_label(kind, case), th] + cells + [fmt_ratio(r) for r in rs])
     lines.append("Medians (us/s = microseconds per sample) and ratios (fm = fastmlp, Cython backend)")
     lines.append(table(rows, header))
+    if flagged:
+        lines.append(f"! = taken under outside load (steal > {STEAL:.0%} or other processes > {OTHERS:.0%} of the "
+                     f"CPUs): {len(flagged)} benchmark(s), listed at the end")
     lines.append("")
 
     # Targets
@@ -182,8 +197,8 @@ def report(path):
             shown = "-" if value is None else f"{value:.3f}x"
             p = paired.get((kind, case, th)) if what == "fastmlp/floor" else None
             if p is not None:  # decided on the paired ratio; the separate-benchmark one shown beside it
-                shown = (f"paired {p['ratio']:.3f}x (blocks IQR {p['block_ratio_q25']:.2f}-"
-                         f"{p['block_ratio_q75']:.2f}); separate {shown}")
+                shown = (f"paired {p['ratio']:.3f}x{'!' if p['suspect'] else ''} (blocks IQR "
+                         f"{p['block_ratio_q25']:.2f}-{p['block_ratio_q75']:.2f}); separate {shown}")
                 value = p["ratio"]
         if value is None:
             status = "N/A (column not run)"
@@ -244,6 +259,10 @@ def report(path):
                     notes.append(f"{case[0]} b{case[1]} {th}T: floor {fmt_time(f[0])} = {ncalls} calls; without their"
                                  f" call cost {fmt_time(net)} -> fastmlp/floor {fm[0] / net:.2f}")
         lines.extend("  " + n for n in notes)
+        lines.append("")
+    if flagged:
+        lines.append("Benchmarks taken under outside load:")
+        lines.extend("  " + f for f in flagged)
         lines.append("")
     return "\n".join(lines)
 

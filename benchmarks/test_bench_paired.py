@@ -11,7 +11,7 @@ import time
 import pytest
 
 import bench_common as bc
-from bench_params import COOLDOWN, limits as _limits
+from bench_params import COOLDOWN, LoadMeter, limits as _limits
 
 CASES = [("W1", 128), ("W1", 512), ("W2", 256), ("W4", 64)]
 BUDGET = {"W2": 4.0}
@@ -28,8 +28,9 @@ def test_paired_floor(benchmark, case, threads):
             pytest.skip(str(exc))
         time.sleep(COOLDOWN)
         result = {}
-        benchmark.pedantic(lambda: result.update(bc.paired(fa, fb, budget=BUDGET.get(case[0], 2.0))),
-                           rounds=1, iterations=1)
+        with LoadMeter() as load:
+            benchmark.pedantic(lambda: result.update(bc.paired(fa, fb, budget=BUDGET.get(case[0], 2.0))),
+                               rounds=1, iterations=1)
     benchmark.extra_info.update(kind="paired", case=list(case), workload=case[0], threads=threads,
                                 column="fastmlp/floor", label=bc.case_label("train", case), per=1,
-                                paired=result)
+                                paired=result, load=load.result)
