@@ -4,10 +4,19 @@
     m = FastMLP([4, 16, 3], activation="relu", output="softmax").fit(X, y, epochs=20)
 """
 from .model import FastMLP
-from .backend import cython_available, get_backend
+from .backend import cython_available, get_backend, set_backend, use_backend
+from . import exchange, ops
 
 __version__ = "0.1.0"
-__all__ = ["FastMLP", "cython_available", "get_backend", "__version__"]
+__all__ = ["FastMLP", "cython_available", "get_backend", "set_backend", "use_backend", "get_include",
+           "ops", "exchange", "__version__"]
+
+
+def get_include():
+    """The directory to give Cython (``cythonize(ext, include_path=[fastmlp.get_include()])``) so that
+    ``from fastmlp.kernels cimport ...`` finds fastmlp's .pxd files: the directory holding the package."""
+    import os
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def __getattr__(name):

@@ -1,12 +1,18 @@
 """Backend selection: the Cython kernels, or the pure-NumPy reference with the same functions."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 
 from . import _numpy_backend
 
 BACKENDS = ("cython", "numpy")
 _import_error = None
+# The default for backend=None (fastmlp.ops and friends): set_backend() sets it for the process,
+# use_backend() overrides it inside a with-block for the current thread / asyncio task only.
+_default_name = "auto"
+_override = contextvars.ContextVar("fastmlp_backend", default=None)
 
 try:
     from . import _kernels as _cython_backend
@@ -20,9 +26,13 @@ def cython_available() -> bool:
     return _cython_backend is not None
 
 
-def get_backend(name="cython"):
-    """Return the backend module for ``name``: "cython", "numpy", or "auto" (Cython if built)."""
-    if name is None or name == "auto":
+def get_backend(name=None):
+    """Return the backend module for ``name``: "cython", "numpy", "auto" (Cython if built), or None for
+    the current default (``set_backend``/``use_backend``; "auto" until changed). Its ``NAME`` attribute
+    says which one it is."""
+    if name is None:
+        name = _override.get() or _default_name
+    if name == "auto":
         return _cython_backend if _cython_backend is not None else _numpy_backend
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"backend: unknown backend {name!r}; choose 'cython', 'numpy' or 'auto'")
@@ -41,3 +51,35 @@ def reload_backends():
     importlib.reload(_numpy_backend)
     if _cython_backend is not None:
         _cython_backend = importlib.reload(_cython_backend)
+
+
+def _check_name(name):
+    """Validate ``name`` (and that the backend it names can be used); returns it."""
+    if name is None:
+        raise ValueError("backend: expected 'cython', 'numpy' or 'auto', got None")
+    get_backend(name)  # raises ValueError (unknown name) or ImportError (Cython not built)
+    return name
+
+
+def set_backend(name):
+    """Set the process-wide default backend ("cython", "numpy" or "auto") used wherever a backend is not
+    named (``backend=None``), e.g. by every function of ``fastmlp.ops``. Returns the previous default.
+
+    Raises ValueError for an unknown name and ImportError for "cython" when the extension is not built.
+    Models keep the backend they were built with (``FastMLP(backend=...)``)."""
+    global _default_name
+    previous = _default_name
+    _default_name = _check_name(name)
+    return previous
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """``with fastmlp.use_backend("numpy"): ...`` makes ``name`` the default backend inside the block, for
+    the current thread (or asyncio task) only; the previous default returns afterwards. Yields the
+    backend module."""
+    token = _override.set(_check_name(name))
+    try:
+        yield get_backend()
+    finally:
+        _override.reset(token)

@@ -1,0 +1,523 @@
+"""Model exchange: FastMLP to and from PyTorch, to ONNX, and from scikit-learn.
+
+    from fastmlp import exchange
+    net = exchange.to_torch(model)                 # torch.nn.Sequential, weights loaded (needs torch)
+    model = exchange.from_torch(net)               # nn.Sequential of Linear + activations -> FastMLP
+    onnx_model = exchange.to_onnx(model, "m.onnx") # onnx.ModelProto (needs onnx)
+    model = exchange.from_sklearn(mlp)             # fitted MLPClassifier / MLPRegressor -> FastMLP
+
+The optional dependencies (``pip install 'fastmlp[torch]'``, ``'fastmlp[onnx]'``, ``'fastmlp[sklearn]'``)
+are imported only when a function needs them. FastMLP keeps ``W`` as ``(fan_in, fan_out)`` (scikit-learn's
+``coefs_`` layout); a PyTorch ``Linear.weight`` is ``(fan_out, fan_in)``, so weights are transposed at the
+boundary. Exports use the model's dtype (float32 or float64); imports keep the source's dtype unless
+``dtype=`` says otherwise.
+
+Output layers: a softmax output exports as ``Softmax(dim=-1)`` and a sigmoid classification output as
+``Sigmoid``, so the exported network returns what ``FastMLP.forward`` returns (probabilities). Pass
+``logits=True`` to leave them out and get the logits (what ``nn.CrossEntropyLoss`` and
+``nn.BCEWithLogitsLoss`` train on); ``from_torch(net, output="softmax")`` reads such a network back.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ._netspec import HIDDEN_ACTIVATIONS, parse_activation
+from .model import FastMLP
+
+__all__ = ["UnsupportedLayerError", "to_torch", "from_torch", "to_onnx", "from_sklearn"]
+
+_CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+class UnsupportedLayerError(ValueError):
+    """A layer (or a setting of one) that has no FastMLP equivalent; the message names it and its index."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------
+def _import(name, extra):
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(f"{name} is required for this (pip install 'fastmlp[{extra}]'): {exc}") from None
+
+
+def _as_fastmlp(model, name="model"):
+    """A FastMLP, or a fitted scikit-learn style MLP (converted with from_sklearn)."""
+    if isinstance(model, FastMLP):
+        return model
+    if hasattr(model, "coefs_") and hasattr(model, "out_activation_"):
+        return from_sklearn(model)
+    raise TypeError(f"{name}: expected a FastMLP (or a fitted MLPClassifier/MLPRegressor), "
+                    f"got {type(model).__name__}")
+
+
+def _float_dtype(dtype, name="dtype"):
+    dt = np.dtype(dtype)
+    if dt != np.float32 and dt != np.float64:
+        raise ValueError(f"{name}: must be float32 or float64, got {dt}")
+    return dt.type
+
+
+def _drop_output(model, logits):
+    """True when the output activation is left out of an export (logits=True on a classifier)."""
+    return bool(logits) and model.spec.loss in _CLASSIFIER_LOSSES
+
+
+def _n_classes(spec):
+    if spec.loss == "cross_entropy":
+        return spec.sizes[-1]
+    if spec.loss == "binary_cross_entropy":
+        return 2 if spec.sizes[-1] == 1 else spec.sizes[-1]
+    return None
+
+
+def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source):
+    """A FastMLP with the given architecture and parameters. hidden: [(name, param)]; out: (name, param)."""
+    out_name, out_param = out
+    if out_name == "softmax":
+        output = "softmax"
+    elif out_name in ("leaky_relu", "elu", "prelu"):
+        output = (out_name, out_param)
+    else:
+        output = out_name
+    model = FastMLP(sizes, activation=[tuple(h) for h in hidden], output=output, loss=loss, dtype=dtype,
+                    backend=backend)
+    model.weights = Ws
+    model.biases = bs
+    for l, g in enumerate(gammas):
+        if g is not None:
+            if not np.isfinite(g).all():
+                raise ValueError(f"{source}: PReLU slopes of layer {l} contain NaN or infinity")
+            model.slopes[l][...] = g
+    n_classes = _n_classes(model.spec)
+    if n_classes is not None:
+        cls = np.arange(n_classes) if classes is None else np.asarray(classes)
+        if cls.ndim != 1 or len(cls) != n_classes:
+            raise ValueError(f"classes: the {model.spec.activations[-1]} output needs {n_classes} classes, "
+                             f"got {len(cls) if cls.ndim == 1 else cls.shape}")
+        model.classes_ = cls
+    elif classes is not None:
+        raise ValueError("classes: only a classifier (softmax or sigmoid output) has classes")
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------
+# PyTorch
+# ----------------------------------------------------------------------------------------------------
+def to_torch(model, *, logits=False):
+    """A ``torch.nn.Sequential`` that computes what ``model.forward`` computes, in the model's dtype and in
+    eval mode: ``Linear`` layers (weights transposed to PyTorch's ``(fan_out, fan_in)``) each followed by
+    its activation module (none for identity). Softmax and sigmoid classification outputs become
+    ``Softmax(dim=-1)``/``Sigmoid``; ``logits=True`` leaves them out so the module returns logits.
+
+    Activations map to ReLU, LeakyReLU(slope), PReLU(per-unit slopes), ELU(gamma), Sigmoid, Tanh,
+    Softplus, GELU (exact), SiLU, Softsign and Hardtanh. Class labels are not part of the module: map
+    ``argmax`` through ``model.classes_``."""
+    torch = _import("torch", "torch")
+    nn = torch.nn
+    model = _as_fastmlp(model)
+    spec = model.spec
+    tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
+    Ws, bs, gs = model.weights, model.biases, model.slopes
+    layers = []
+    L = spec.n_layers
+    for l in range(L):
+        fan_in, fan_out = Ws[l].shape
+        lin = nn.Linear(fan_in, fan_out, dtype=tdtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(Ws[l].T)))
+            lin.bias.copy_(torch.from_numpy(np.array(bs[l])))
+        layers.append(lin)
+        if l == L - 1 and _drop_output(model, logits):
+            continue
+        act = _torch_activation(nn, torch, spec.activations[l], spec.params[l], gs[l], fan_out, tdtype)
+        if act is not None:
+            layers.append(act)
+    return nn.Sequential(*layers).eval()
+
+
+def _torch_activation(nn, torch, name, param, gamma, fan_out, tdtype):
+    if name == "identity":
+        return None
+    if name == "prelu":
+        mod = nn.PReLU(num_parameters=fan_out, dtype=tdtype)
+        with torch.no_grad():
+            mod.weight.copy_(torch.from_numpy(np.array(gamma)))
+        return mod
+    simple = {
+        "logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus,
+        "gelu": nn.GELU, "silu": nn.SiLU, "softsign": nn.Softsign, "hardtanh": nn.Hardtanh,
+    }
+    if name in simple:
+        return simple[name]()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=param)
+    if name == "elu":
+        return nn.ELU(alpha=param)
+    if name == "softmax":
+        return nn.Softmax(dim=-1)
+    raise AssertionError(f"no PyTorch module for activation {name!r}")  # pragma: no cover
+
+
+def _flatten_modules(module, prefix=""):
+    """(index, module) pairs of a Sequential (nested Sequentials flattened, indices dotted: '2.1')."""
+    import torch.nn as nn
+    out = []
+    for key, child in module.named_children():
+        name = f"{prefix}{key}"
+        if isinstance(child, nn.Sequential):
+            out.extend(_flatten_modules(child, name + "."))
+        else:
+            out.append((name, child))
+    return out
+
+
+def _torch_act_of(nn, m, where, fan_out):
+    """(name, param, gamma) of a supported activation module, None if ``m`` is not an activation."""
+    kind = type(m)
+    simple = {nn.ReLU: "relu", nn.Sigmoid: "logistic", nn.Tanh: "tanh", nn.SiLU: "silu",
+              nn.Softsign: "softsign"}
+    if kind in simple:
+        return simple[kind], 0.0, None
+    if kind is nn.LeakyReLU:
+        if m.negative_slope < 0:
+            raise UnsupportedLayerError(f"LeakyReLU at index {where} with negative_slope={m.negative_slope} "
+                                        "is not supported (the slope must be >= 0)")
+        return "leaky_relu", float(m.negative_slope), None
+    if kind is nn.ELU:
+        if m.alpha <= 0:
+            raise UnsupportedLayerError(f"ELU at index {where} with alpha={m.alpha} is not supported "
+                                        "(alpha must be > 0)")
+        return "elu", float(m.alpha), None
+    if kind is nn.PReLU:
+        w = m.weight.detach().cpu().double().numpy().ravel()
+        if w.size not in (1, fan_out):
+            raise UnsupportedLayerError(f"PReLU at index {where} has {w.size} slopes for {fan_out} units")
+        return "prelu", float(w[0]) if w.size == 1 else 0.25, np.broadcast_to(w, (fan_out,)).copy()
+    if kind is nn.Softplus:
+        if m.beta != 1 or m.threshold < 20:
+            raise UnsupportedLayerError(f"Softplus at index {where} with beta={m.beta}, threshold="
+                                        f"{m.threshold} is not supported (only beta=1, threshold >= 20)")
+        return "softplus", 0.0, None
+    if kind is nn.GELU:
+        if m.approximate != "none":
+            raise UnsupportedLayerError(f"GELU(approximate={m.approximate!r}) at index {where} is not "
+                                        "supported (fastmlp's gelu is the exact erf form)")
+        return "gelu", 0.0, None
+    if kind is nn.Hardtanh:
+        if m.min_val != -1 or m.max_val != 1:
+            raise UnsupportedLayerError(f"Hardtanh(min_val={m.min_val}, max_val={m.max_val}) at index "
+                                        f"{where} is not supported (only [-1, 1])")
+        return "hardtanh", 0.0, None
+    if kind is nn.Softmax:
+        if m.dim not in (-1, 1):
+            raise UnsupportedLayerError(f"Softmax(dim={m.dim}) at index {where} is not supported "
+                                        "(only over the features, dim=-1 or 1)")
+        return "softmax", 0.0, None
+    return None
+
+
+_TORCH_SUPPORTED = ("Linear, Dropout, Identity, and the activations ReLU, LeakyReLU, PReLU, ELU, Sigmoid, "
+                    "Tanh, Softplus, GELU, SiLU, Softsign, Hardtanh, Softmax (last)")
+
+
+def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, backend="cython"):
+    """A FastMLP equal to ``module``, a ``torch.nn.Sequential`` of ``Linear`` layers each optionally
+    followed by one activation (those ``to_torch`` writes; ``Dropout`` and ``Identity`` are skipped,
+    as in eval mode; nested Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
+    naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``.
+
+    The output activation is the module after the last ``Linear``: ``Softmax`` makes a softmax classifier
+    (cross-entropy), ``Sigmoid`` a sigmoid classifier (binary cross-entropy), another activation or none
+    a regressor (squared error). When the module ends with its ``Linear`` (it returns logits), ``output``
+    names the activation to put on top, e.g. ``output="softmax"``. ``loss`` overrides the loss (e.g.
+    ``"squared_error"`` with a sigmoid output). ``classes`` sets ``classes_`` of a classifier (default
+    ``0..C-1``). ``dtype`` defaults to the module's (float64 stays float64, anything else float32)."""
+    torch = _import("torch", "torch")
+    nn = torch.nn
+    if isinstance(module, nn.Sequential):
+        items = _flatten_modules(module)
+    elif isinstance(module, nn.ModuleList):
+        items = [(str(i), m) for i, m in enumerate(module)]
+    elif isinstance(module, nn.Module):
+        raise TypeError(f"module: expected an nn.Sequential of Linear layers and activations, got "
+                        f"{type(module).__name__} (its forward() cannot be read; rebuild it as nn.Sequential)")
+    else:
+        raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")
+
+    sizes, Ws, bs = [], [], []
+    acts = []          # per Linear: (name, param, gamma, "Module at index i") of its activation, or None
+    for where, m in items:
+        if isinstance(m, nn.Linear):
+            if Ws and m.in_features != sizes[-1]:
+                raise ValueError(f"Linear at index {where}: in_features={m.in_features} does not match the "
+                                 f"previous Linear's out_features={sizes[-1]}")
+            if not Ws:
+                sizes.append(m.in_features)
+            sizes.append(m.out_features)
+            W = m.weight.detach().cpu()
+            Ws.append(W.T.contiguous().numpy() if W.dtype in (torch.float32, torch.float64)
+                      else W.T.double().numpy())
+            if m.bias is not None:
+                b = m.bias.detach().cpu()
+                bs.append(b.numpy() if b.dtype in (torch.float32, torch.float64) else b.double().numpy())
+            else:
+                bs.append(np.zeros(m.out_features))
+            acts.append(None)
+            continue
+        if type(m) in (nn.Dropout, nn.Identity, nn.AlphaDropout):
+            continue
+        act = _torch_act_of(nn, m, where, sizes[-1] if sizes else 0)
+        if act is None:
+            raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported "
+                                        f"(supported: {_TORCH_SUPPORTED})")
+        if not Ws:
+            raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported here: the "
+                                        "network must start with a Linear layer")
+        if acts[-1] is not None:
+            raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported: it follows "
+                                        f"{acts[-1][3]} (one activation per Linear layer)")
+        acts[-1] = (act[0], act[1], act[2], f"{type(m).__name__} at index {where}")
+    if not Ws:
+        raise ValueError("module: no Linear layer found")
+    for a in acts[:-1]:
+        if a is not None and a[0] == "softmax":
+            raise UnsupportedLayerError(f"{a[3]} is not supported: softmax is an output activation only "
+                                        "(after the last Linear)")
+    final = acts[-1]
+    if output is not None:
+        name, param = ("softmax", 0.0) if output == "softmax" else parse_activation(output)
+        if final is None:
+            gamma = np.full(sizes[-1], param) if name == "prelu" else None
+            final = (name, param, gamma, "output")
+        elif final[0] != name:
+            raise ValueError(f"output: the module already ends with {final[3]}; output={output!r} is only "
+                             "for a module that ends with its Linear layer (logits)")
+    if final is None:
+        final = ("identity", 0.0, None, "")
+    hidden = [(a[0], a[1]) if a is not None else ("identity", 0.0) for a in acts[:-1]]
+    gammas = [a[2] if a is not None else None for a in acts[:-1]] + [final[2]]
+    if dtype is None:
+        dtype = np.float64 if Ws[0].dtype == np.float64 else np.float32
+    dtype = _float_dtype(dtype)
+    return _build(sizes, hidden, (final[0], final[1]), Ws, bs, gammas, loss=loss, dtype=dtype,
+                  classes=classes, backend=backend, source="module")
+
+
+# ----------------------------------------------------------------------------------------------------
+# ONNX
+# ----------------------------------------------------------------------------------------------------
+_ERF_TERMS = 100  # terms of the float64 erf series (max error 2e-15 on [-6, 6]; |t| >= 6 gives ±1)
+
+
+class _Graph:
+    """A tiny builder of ONNX nodes and initializers with unique names."""
+
+    def __init__(self, helper, numpy_helper, dtype):
+        self.h, self.nh, self.dtype = helper, numpy_helper, dtype
+        self.nodes, self.inits, self._n = [], [], 0
+
+    def name(self, base):
+        self._n += 1
+        return f"{base}_{self._n}"
+
+    def const(self, value, base="c"):
+        name = self.name(base)
+        self.inits.append(self.nh.from_array(np.asarray(value, dtype=self.dtype), name=name))
+        return name
+
+    def op(self, op_type, inputs, base=None, **attrs):
+        out = self.name(base or op_type.lower())
+        self.nodes.append(self.h.make_node(op_type, list(inputs), [out], name=out, **attrs))
+        return out
+
+
+def _onnx_erf64(g, t):
+    """erf(t) in float64 from elementary ops (onnxruntime has no float64 Erf): t is clipped to [-6, 6]
+    (erf is ±1 to double precision beyond) and erf(t) = 2/√π · t · e^(−t²) · Σ_k (2t²)^k / (2k+1)!!,
+    a series of positive terms summed by Horner's rule."""
+    t = g.op("Clip", [t, g.const(-6.0), g.const(6.0)])
+    t2 = g.op("Mul", [t, t])
+    u = g.op("Add", [t2, t2])
+    one = g.const(1.0, "one")
+    s = None
+    for k in range(_ERF_TERMS, 0, -1):
+        term = g.op("Mul", [u, g.const(1.0 / (2 * k + 1))]) if s is None else \
+            g.op("Mul", [g.op("Mul", [u, s]), g.const(1.0 / (2 * k + 1))])
+        s = g.op("Add", [term, one])
+    e = g.op("Exp", [g.op("Neg", [t2])])
+    return g.op("Mul", [g.op("Mul", [g.op("Mul", [t, e]), s]), g.const(2.0 / np.sqrt(np.pi))])
+
+
+def _onnx_activation(g, z, name, param, gamma, f64):
+    """The ONNX nodes of activation ``name`` on tensor ``z``; returns the output name. float64 graphs spell
+    elu, softplus, softsign and gelu with elementary ops (onnxruntime has no float64 kernels for them)."""
+    if name == "identity":
+        return z
+    if name == "logistic":
+        return g.op("Sigmoid", [z])
+    if name == "tanh":
+        return g.op("Tanh", [z])
+    if name == "relu":
+        return g.op("Relu", [z])
+    if name == "leaky_relu":
+        return g.op("LeakyRelu", [z], alpha=float(param))
+    if name == "prelu":
+        return g.op("PRelu", [z, g.const(gamma, "slope")])
+    if name == "softmax":
+        return g.op("Softmax", [z], axis=-1)
+    if name == "silu":
+        return g.op("Mul", [z, g.op("Sigmoid", [z])])
+    if name == "hardtanh":
+        return g.op("Clip", [z, g.const(-1.0), g.const(1.0)])
+    if not f64:
+        if name == "elu":
+            return g.op("Elu", [z], alpha=float(param))
+        if name == "softplus":
+            return g.op("Softplus", [z])
+        if name == "softsign":
+            return g.op("Softsign", [z])
+        if name == "gelu":
+            erf = g.op("Erf", [g.op("Mul", [z, g.const(np.sqrt(0.5))])])
+    else:
+        if name == "elu":
+            neg = g.op("Mul", [g.op("Sub", [g.op("Exp", [g.op("Min", [z, g.const(0.0)])]), g.const(1.0)]),
+                               g.const(param)])
+            return g.op("Where", [g.op("Greater", [z, g.const(0.0)]), z, neg])
+        if name == "softplus":
+            tail = g.op("Log", [g.op("Add", [g.const(1.0), g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])])])
+            return g.op("Add", [g.op("Relu", [z]), tail])
+        if name == "softsign":
+            return g.op("Div", [z, g.op("Add", [g.const(1.0), g.op("Abs", [z])])])
+        if name == "gelu":
+            erf = _onnx_erf64(g, g.op("Mul", [z, g.const(np.sqrt(0.5))]))
+    if name == "gelu":
+        half_z = g.op("Mul", [z, g.const(0.5)])
+        return g.op("Mul", [half_z, g.op("Add", [erf, g.const(1.0)])])
+    raise AssertionError(f"no ONNX form for activation {name!r}")  # pragma: no cover
+
+
+def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_name="Y"):
+    """The model as an ONNX graph (``onnx.ModelProto``, checked with ``onnx.checker``), written to ``path``
+    when given. Input ``X`` is ``(N, d_in)`` and output ``Y`` ``(N, d_out)`` in the model's dtype: per
+    layer a ``MatMul`` by W, an ``Add`` of b and the activation; softmax/sigmoid classification outputs
+    are included unless ``logits=True``, as in ``to_torch``. The architecture and the class labels are
+    kept in the metadata (``fastmlp.layer_sizes``, ``fastmlp.activations``, ``fastmlp.classes``, JSON).
+    Built with ``onnx.helper`` (no PyTorch needed); run it with onnxruntime."""
+    onnx = _import("onnx", "onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    model = _as_fastmlp(model)
+    spec = model.spec
+    f64 = model.dtype == np.float64
+    dtype = np.float64 if f64 else np.float32
+    elem = TensorProto.DOUBLE if f64 else TensorProto.FLOAT
+    opset = int(opset)
+    if opset < 13:
+        raise ValueError(f"opset: need 13 or newer (Softmax over the last axis, Clip bounds as inputs), "
+                         f"got {opset}")
+    g = _Graph(helper, numpy_helper, dtype)
+    Ws, bs, gs = model.weights, model.biases, model.slopes
+    x = input_name
+    L = spec.n_layers
+    for l in range(L):
+        z = g.op("MatMul", [x, g.const(Ws[l], f"W{l}")], base=f"matmul{l}")
+        z = g.op("Add", [z, g.const(bs[l], f"b{l}")], base=f"z{l}")
+        if l == L - 1 and _drop_output(model, logits):
+            x = z
+            continue
+        x = _onnx_activation(g, z, spec.activations[l], spec.params[l], gs[l], f64)
+    g.nodes.append(helper.make_node("Identity", [x], [output_name], name="output"))
+    graph = helper.make_graph(
+        g.nodes, "fastmlp",
+        [helper.make_tensor_value_info(input_name, elem, ["N", spec.sizes[0]])],
+        [helper.make_tensor_value_info(output_name, elem, ["N", spec.sizes[-1]])],
+        initializer=g.inits)
+    opsets = [helper.make_opsetid("", opset)]
+    from . import __version__
+    onnx_model = helper.make_model(graph, opset_imports=opsets, producer_name="fastmlp",
+                                   producer_version=__version__)
+    try:
+        onnx_model.ir_version = helper.find_min_ir_version_for(opsets)
+    except (AttributeError, ValueError):  # pragma: no cover - older onnx
+        pass
+    meta = {"fastmlp.layer_sizes": json.dumps(list(spec.sizes)),
+            "fastmlp.activations": json.dumps([[a, p] for a, p in zip(spec.activations, spec.params)]),
+            "fastmlp.loss": spec.loss,
+            "fastmlp.output": "logits" if _drop_output(model, logits) else spec.activations[-1]}
+    if model.classes_ is not None:
+        try:
+            meta["fastmlp.classes"] = json.dumps(np.asarray(model.classes_).tolist())
+        except TypeError:
+            pass
+    helper.set_model_props(onnx_model, meta)
+    onnx.checker.check_model(onnx_model)
+    if path is not None:
+        onnx.save(onnx_model, path)
+    return onnx_model
+
+
+# ----------------------------------------------------------------------------------------------------
+# scikit-learn
+# ----------------------------------------------------------------------------------------------------
+_SK_OUTPUTS = {"softmax": "softmax", "logistic": "logistic", "identity": "identity"}
+
+
+def from_sklearn(estimator, *, dtype=None, backend="cython"):
+    """A FastMLP equal to a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` (or fastmlp's own
+    ``FastMLPClassifier``/``FastMLPRegressor``), read from ``coefs_``, ``intercepts_``, ``activation``,
+    ``out_activation_`` and ``classes_``: the same predictions, ``predict_proba`` and labels. A binary or
+    multilabel classifier gets a sigmoid output (binary cross-entropy), a multiclass one softmax, a
+    regressor an identity output. ``dtype`` defaults to that of ``coefs_``. Unsupported settings (e.g.
+    ``MLPRegressor(loss="poisson")``, whose output is exp) raise ``UnsupportedLayerError``."""
+    if not hasattr(estimator, "coefs_") or not hasattr(estimator, "intercepts_"):
+        raise ValueError(f"estimator: {type(estimator).__name__} is not fitted (no coefs_/intercepts_); "
+                         "fit it first")
+    out_act = getattr(estimator, "out_activation_", None)
+    if out_act not in _SK_OUTPUTS:
+        raise UnsupportedLayerError(f"out_activation_ {out_act!r} of {type(estimator).__name__} is not "
+                                    f"supported (supported: {', '.join(_SK_OUTPUTS)})")
+    coefs = [np.asarray(c) for c in estimator.coefs_]
+    inters = [np.asarray(b) for b in estimator.intercepts_]
+    if not coefs or len(coefs) != len(inters):
+        raise ValueError("estimator: coefs_ and intercepts_ must be non-empty lists of equal length")
+    sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
+    n_hidden = len(coefs) - 1
+    activation = getattr(estimator, "activation", "relu")
+    if isinstance(activation, list):
+        specs = list(activation)
+    else:
+        specs = [activation] * n_hidden
+    if len(specs) != n_hidden:
+        raise ValueError(f"estimator: {len(specs)} activations for {n_hidden} hidden layers")
+    hidden = []
+    for l, a in enumerate(specs):
+        try:
+            name, param = parse_activation(tuple(a) if isinstance(a, (list, tuple)) else a)
+        except (TypeError, ValueError) as exc:
+            raise UnsupportedLayerError(f"activation {a!r} of hidden layer {l} is not supported ({exc})") \
+                from None
+        if name not in HIDDEN_ACTIVATIONS:  # pragma: no cover - parse_activation already refuses
+            raise UnsupportedLayerError(f"activation {a!r} of hidden layer {l} is not supported")
+        hidden.append((name, param))
+    gammas = [None] * len(coefs)
+    if any(name == "prelu" for name, _ in hidden):
+        spec, theta = getattr(estimator, "_spec", None), getattr(estimator, "_theta", None)
+        if spec is None or theta is None:
+            raise UnsupportedLayerError("activation prelu: the estimator does not expose its PReLU slopes")
+        gammas = [None if g is None else np.array(g) for g in spec.views(theta)[2]]
+    if dtype is None:
+        dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
+    dtype = _float_dtype(dtype)
+    classes = getattr(estimator, "classes_", None)
+    out = _SK_OUTPUTS[out_act]
+    if out == "identity":
+        classes = None
+    elif out == "logistic" and sizes[-1] > 1:
+        classes = None  # multilabel: classes_ are the output columns 0..k-1
+    return _build(sizes, hidden, (out, 0.0), coefs, inters, gammas, loss=None, dtype=dtype,
+                  classes=classes, backend=backend, source="estimator")

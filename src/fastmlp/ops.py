@@ -1,0 +1,309 @@
+"""Functional ops: fastmlp's kernels as plain functions, for training loops that are not ``FastMLP``'s.
+
+Each function here runs the kernel of the same name on the backend you pick: the Cython/BLAS kernels
+(``"cython"``) or the NumPy reference (``"numpy"``), which have the same names, arguments and results.
+Pick per call with ``backend=``, for the process with ``fastmlp.set_backend(name)``, or for a block with
+``with fastmlp.use_backend(name):``; the default is ``"auto"`` (Cython when it is built).
+
+Conventions (those of the kernels):
+
+* batch-first, row-major: ``X (n, fan_in)``, ``W (fan_in, fan_out)`` (scikit-learn's ``coefs_`` layout;
+  a PyTorch ``Linear.weight`` is ``W.T``), ``b (fan_out,)``, ``Z = X @ W + b``, ``A = f(Z)``;
+* arrays are NumPy arrays of one dtype, float32 or float64, never upcast; the Cython backend also wants
+  them C-contiguous, and output buffers writeable. Mismatches raise ``TypeError``/``ValueError`` naming the
+  argument;
+* output buffers (``out``, ``C``, ``dW``/``db``, ``delta``) may be passed to reuse memory; left as
+  ``None`` a result of the right shape and dtype is allocated and returned;
+* activations by name: identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu,
+  silu, softsign, hardtanh, and softmax (forward only); ``param`` is the leaky_relu slope (default 0.01),
+  the elu gamma (default 1.0), or the per-unit PReLU slopes, an array of shape ``(fan_out,)``.
+
+A two-layer network trained by another library's loop::
+
+    import numpy as np
+    from fastmlp import ops
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.intp)
+    W1 = rng.standard_normal((4, 16)).astype(np.float32) * 0.5; b1 = np.zeros(16, np.float32)
+    W2 = rng.standard_normal((16, 2)).astype(np.float32) * 0.5; b2 = np.zeros(2, np.float32)
+    for step in range(100):
+        H = ops.dense_forward(X, W1, b1, activation="tanh")           # (64, 16)
+        Z = ops.dense_forward(H, W2, b2)                               # logits (64, 2)
+        loss, D2 = ops.softmax_cross_entropy(Z, y)                     # δ = softmax(Z) − onehot(y)
+        D1 = ops.delta_backward(D2, W2, H, activation="tanh")          # (δ W2ᵀ) ⊙ f'(Z1)
+        dW2, db2 = ops.weight_gradient(H, D2, W2)                      # Hᵀδ/n, Σδ/n
+        dW1, db1 = ops.weight_gradient(X, D1, W1)
+        for p, g in ((W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
+            ops.sgd_update(p, g, lr=0.5)                               # in place
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._netspec import ACTIVATION_CODES, ACTIVATIONS, ALIASES, Optimizer
+from .backend import get_backend, set_backend, use_backend
+
+__all__ = [
+    "activation_forward", "activation_derivative", "backprop_activation", "softmax", "log_softmax",
+    "gemm", "dense_forward", "delta_backward", "weight_gradient", "prelu_gamma_gradient",
+    "sgd_weight_update", "softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error",
+    "sgd_update", "momentum_update", "adam_update", "apply_update", "all_finite",
+    "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "Optimizer", "get_backend", "set_backend", "use_backend",
+]
+
+
+class _Required:
+    """Placeholder default of an argument that must be given (it follows optional output buffers)."""
+
+    def __repr__(self):
+        return "<required>"
+
+
+_REQUIRED = _Required()
+
+
+def _need(value, name, func):
+    if value is _REQUIRED:
+        raise TypeError(f"{func}() missing required argument {name!r}")
+    return value
+
+
+def _float_array(a, name):
+    """``a`` as it is, after checking it is a float32/float64 ndarray (so a result can take its dtype)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(a).__name__}")
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")
+    return a
+
+
+def _dim(a, name, ndim):
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {a.shape}")
+    return a.shape
+
+
+def _like(a, name, ndim=2):
+    """A new C-contiguous array shaped and typed like ``a`` (checked to be a float ``ndim``-D array)."""
+    _dim(_float_array(a, name), name, ndim)
+    return np.empty(a.shape, dtype=a.dtype)
+
+
+def _flat(**arrays):
+    """1-D views of same-shaped C-contiguous arrays of any shape (so a weight matrix updates in place
+    through its flat view); 1-D arrays and non-arrays go to the kernel as they are, for it to judge."""
+    items = list(arrays.items())
+    name0, a0 = items[0]
+    if not any(isinstance(a, np.ndarray) and a.ndim != 1 for _, a in items):
+        return [a for _, a in items]
+    for name, a in items:
+        _float_array(a, name)
+        if a.shape != a0.shape:
+            raise ValueError(f"{name}: shape {a.shape} does not match {name0} {a0.shape}")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{name}: array must be C-contiguous")
+    return [a.reshape(-1) for _, a in items]
+
+
+def _labels(labels):
+    """Integer class labels as the intp array the kernels take; never from floats (no silent truncation)."""
+    if not isinstance(labels, np.ndarray):
+        labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels: expected integer class indices, got dtype {labels.dtype}")
+    if labels.dtype != np.intp or not labels.flags.c_contiguous:
+        labels = np.ascontiguousarray(labels, dtype=np.intp)
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------------
+# Activations
+# ----------------------------------------------------------------------------------------------------
+def activation_forward(Z, out=None, activation=_REQUIRED, param=None, *, backend=None):
+    """``out = f(Z)`` for an ``(n, m)`` array, elementwise (row-wise for softmax). ``out`` may be ``Z``
+    (in place). Returns ``out``.
+
+    ``param``: the leaky_relu slope (default 0.01), the elu gamma (default 1.0), or the PReLU slopes
+    (an array of shape ``(m,)``, required for prelu)."""
+    activation = _need(activation, "activation", "activation_forward")
+    if out is None:
+        out = _like(Z, "Z")
+    return get_backend(backend).activation_forward(Z, out, activation, param)
+
+
+def activation_derivative(A, Z=None, out=None, activation=_REQUIRED, param=None, *, backend=None):
+    """``out = f'(z)`` for ``(n, m)`` arrays, taken from the forward output ``A = f(Z)`` where possible;
+    prelu, gelu and silu need the pre-activation ``Z`` (it may be None for the others). softmax has a
+    Jacobian rather than a derivative and is refused (use ``softmax_cross_entropy``). Returns ``out``."""
+    activation = _need(activation, "activation", "activation_derivative")
+    if out is None:
+        out = _like(A, "A")
+    return get_backend(backend).activation_derivative(A, Z, out, activation, param)
+
+
+def backprop_activation(G, A, Z=None, out=None, activation=_REQUIRED, param=None, *, backend=None):
+    """``out = G ⊙ f'(z)``: the upstream gradient ``G = ∂L/∂A`` pulled back through the activation to
+    ``∂L/∂Z`` (``A = f(Z)``; ``Z`` as for ``activation_derivative``). ``out`` may be ``G``. Returns out."""
+    activation = _need(activation, "activation", "backprop_activation")
+    if out is None:
+        out = _like(G, "G")
+    return get_backend(backend).backprop_activation(G, A, Z, out, activation, param)
+
+
+def softmax(Z, out=None, *, backend=None):
+    """Row-wise ``out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i])``; ``out`` may be ``Z``."""
+    if out is None:
+        out = _like(Z, "Z")
+    return get_backend(backend).softmax(Z, out)
+
+
+def log_softmax(Z, out=None, *, backend=None):
+    """Row-wise ``out[i] = Z[i] − max Z[i] − log Σ_j exp(Z[i, j] − max Z[i])`` (stable for any Z)."""
+    if out is None:
+        out = _like(Z, "Z")
+    return get_backend(backend).log_softmax(Z, out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# GEMM and the dense layer
+# ----------------------------------------------------------------------------------------------------
+def gemm(A, B, C=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, *, backend=None):
+    """``C := alpha · op(A) · op(B) + beta · C`` with ``op(A) = A.T if trans_a else A`` (2-D arrays of
+    one dtype). ``C=None`` allocates ``C`` (so ``beta`` has nothing to scale). Returns ``C``."""
+    if C is None:
+        ra, ca = _dim(_float_array(A, "A"), "A", 2)
+        rb, cb = _dim(_float_array(B, "B"), "B", 2)
+        C = np.zeros((ca if trans_a else ra, rb if trans_b else cb), dtype=A.dtype)
+    return get_backend(backend).gemm(A, B, C, alpha, beta, trans_a, trans_b)
+
+
+def dense_forward(X, W, b, out=None, activation="identity", param=None, Z=None, *, backend=None):
+    """One dense layer, ``out = f(X · W + b)``: ``X (n, fan_in)``, ``W (fan_in, fan_out)``,
+    ``b (fan_out,)``, ``out (n, fan_out)``. When ``Z`` (a buffer like ``out``) is given it receives the
+    pre-activation ``X · W + b`` (keep it for prelu, gelu and silu, whose derivatives need it).
+    Returns ``out``. On the Cython backend the bias is pre-filled and the GEMM accumulates onto it."""
+    if out is None:
+        n, _ = _dim(_float_array(X, "X"), "X", 2)
+        _, m = _dim(_float_array(W, "W"), "W", 2)
+        out = np.empty((n, m), dtype=X.dtype)
+    return get_backend(backend).dense_forward(X, W, b, out, activation, param, Z)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Backward
+# ----------------------------------------------------------------------------------------------------
+def delta_backward(delta, W, A, Z=None, out=None, activation=_REQUIRED, param=None, *, backend=None):
+    """The delta recursion of backpropagation: ``out = f'(Z) ⊙ (delta · Wᵀ)``, with ``delta
+    (n, fan_out)`` the next layer's error term, ``W (fan_in, fan_out)`` the next layer's weights and
+    ``A = f(Z) (n, fan_in)`` this layer's output (``Z`` needed for prelu, gelu and silu). ``out`` has
+    ``A``'s shape and must not alias ``delta`` or ``A``. Returns ``out``."""
+    activation = _need(activation, "activation", "delta_backward")
+    if out is None:
+        out = _like(A, "A")
+    return get_backend(backend).delta_backward(delta, W, A, Z, out, activation, param)
+
+
+def weight_gradient(A_prev, delta, W, dW=None, db=None, l2=0.0, scale=None, *, backend=None):
+    """Weight and bias gradients of a dense layer: ``dW = scale · A_prevᵀ · delta + l2 · W`` and
+    ``db = scale · Σ_rows delta``; ``scale`` defaults to ``1/n`` (the mean over the batch).
+    ``A_prev (n, fan_in)`` is the layer's input, ``delta (n, fan_out)`` its error term. Returns
+    ``(dW, db)``."""
+    if dW is None:
+        dW = _like(W, "W")
+    if db is None:
+        _, m = _dim(_float_array(W, "W"), "W", 2)
+        db = np.empty(m, dtype=W.dtype)
+    return get_backend(backend).weight_gradient(A_prev, delta, W, dW, db, l2, scale)
+
+
+def prelu_gamma_gradient(G, Z, out=None, scale=None, *, backend=None):
+    """``out_j = scale · Σ_i G[i, j] · min(0, Z[i, j])``: the gradient of PReLU slopes from the gradient
+    ``G = ∂L/∂A`` of the layer's output; ``scale`` defaults to ``1/n``. Returns ``out (m,)``."""
+    if out is None:
+        _, m = _dim(_float_array(G, "G"), "G", 2)
+        out = np.empty(m, dtype=G.dtype)
+    return get_backend(backend).prelu_gamma_gradient(G, Z, out, scale)
+
+
+def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0, *, backend=None):
+    """Plain SGD step of one layer straight from its error term, in place:
+    ``W ← (1 − lr·l2) W − (lr/n) A_prevᵀ δ`` and ``b ← b − (lr/n) Σ_rows δ`` (one GEMM on the Cython
+    backend, no gradient buffer). Returns ``(W, b)``."""
+    return get_backend(backend).sgd_weight_update(A_prev, delta, W, b, lr, l2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Losses: (mean loss, per-row error term δ_i = ∂L_i/∂input)
+# ----------------------------------------------------------------------------------------------------
+def softmax_cross_entropy(Z, labels, delta=None, sample_weight=None, *, backend=None):
+    """Fused softmax + cross-entropy from the logits ``Z (n, C)`` and integer ``labels (n,)`` in
+    ``[0, C)``: ``L_i = logsumexp(Z_i) − Z_i[y_i]`` and ``δ_i = softmax(Z_i) − onehot(y_i)`` (scaled by
+    ``sample_weight[i]`` when given; not divided by n — ``weight_gradient`` does that). ``delta`` may be
+    ``Z``. Returns ``(mean_i L_i, delta)``."""
+    if delta is None:
+        delta = _like(Z, "Z")
+    loss = get_backend(backend).softmax_cross_entropy(Z, _labels(labels), delta, sample_weight)
+    return loss, delta
+
+
+def sigmoid_cross_entropy(Z, Y, delta=None, sample_weight=None, *, backend=None):
+    """Binary cross-entropy from the logits ``Z (n, m)`` against 0/1 targets ``Y`` (multilabel when
+    m > 1), summed over outputs: ``L_i = Σ_j max(z,0) − z·y + log(1 + exp(−|z|))``, ``δ = sigmoid(Z) − Y``.
+    Returns ``(mean_i L_i, delta)``."""
+    if delta is None:
+        delta = _like(Z, "Z")
+    loss = get_backend(backend).sigmoid_cross_entropy(Z, Y, delta, sample_weight)
+    return loss, delta
+
+
+def squared_error(Yhat, Y, delta=None, sample_weight=None, *, backend=None):
+    """``L_i = ½ ‖Ŷ_i − Y_i‖²`` summed over outputs, ``δ = Ŷ − Y`` (the gradient with respect to ``Ŷ``;
+    pull it through a non-identity output activation with ``backprop_activation``). Returns
+    ``(mean_i L_i, delta)``."""
+    if delta is None:
+        delta = _like(Yhat, "Yhat")
+    loss = get_backend(backend).squared_error(Yhat, Y, delta, sample_weight)
+    return loss, delta
+
+
+# ----------------------------------------------------------------------------------------------------
+# Optimizer updates, in place. Arrays of any shape are accepted when C-contiguous (a weight matrix and
+# its gradient are updated through flat views); every array of one call has the same shape and dtype.
+# ----------------------------------------------------------------------------------------------------
+def sgd_update(param, grad, lr, *, backend=None):
+    """``param ← param − lr · grad``, in place. Returns ``param``."""
+    get_backend(backend).sgd_update(*_flat(param=param, grad=grad), lr)
+    return param
+
+
+def momentum_update(param, grad, velocity, lr, momentum=0.9, nesterov=False, *, backend=None):
+    """``v ← μ v − lr · g``;  ``param ← param + v`` (Nesterov: ``param ← param + μ v − lr · g``), in place
+    (``velocity`` starts at zeros). Returns ``param``."""
+    get_backend(backend).momentum_update(*_flat(param=param, grad=grad, velocity=velocity), lr, momentum,
+                                         nesterov)
+    return param
+
+
+def adam_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, t=_REQUIRED, *,
+                backend=None):
+    """Adam step number ``t`` (1 for the first step): ``m ← β1 m + (1−β1) g``; ``v ← β2 v + (1−β2) g²``;
+    ``param ← param − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``; in place
+    (``m`` and ``v`` start at zeros). Returns ``param``."""
+    t = _need(t, "t", "adam_update")
+    get_backend(backend).adam_update(*_flat(param=param, grad=grad, m=m, v=v), lr, beta1, beta2, eps, t)
+    return param
+
+
+def apply_update(theta, grad, opt, *, backend=None):
+    """One step of ``opt``, an ``Optimizer(kind, n_params, dtype, lr=..., ...)`` ("sgd", "momentum",
+    "nesterov" or "adam"; it holds the state and the step count ``t``, incremented here), on the flat
+    vectors ``theta`` and ``grad``. Returns ``theta``."""
+    get_backend(backend).apply_update(theta, grad, opt)
+    return theta
+
+
+def all_finite(X, *, backend=None):
+    """True when no element of the float array ``X`` is NaN or ±inf."""
+    return bool(get_backend(backend).all_finite(X))
