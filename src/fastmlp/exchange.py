@@ -246,7 +246,8 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
         items = [(str(i), m) for i, m in enumerate(module)]
     elif isinstance(module, nn.Module):
         raise TypeError(f"module: expected an nn.Sequential of Linear layers and activations, got "
-                        f"{type(module).__name__} (its forward() cannot be read; rebuild it as nn.Sequential)")
+                        f"{type(module).__name__} (its forward() cannot be read; rebuild it as "
+                        "nn.Sequential)")
     else:
         raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")
 
@@ -262,10 +263,10 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
             sizes.append(m.out_features)
             W = m.weight.detach().cpu()
             Ws.append(W.T.contiguous().numpy() if W.dtype in (torch.float32, torch.float64)
-                      else W.T.double().numpy())
+                      else W.T.float().numpy())  # float16/bfloat16: exact in float32
             if m.bias is not None:
                 b = m.bias.detach().cpu()
-                bs.append(b.numpy() if b.dtype in (torch.float32, torch.float64) else b.double().numpy())
+                bs.append(b.numpy() if b.dtype in (torch.float32, torch.float64) else b.float().numpy())
             else:
                 bs.append(np.zeros(m.out_features))
             acts.append(None)
@@ -356,7 +357,8 @@ def _onnx_erf64(g, t):
 
 def _onnx_activation(g, z, name, param, gamma, f64):
     """The ONNX nodes of activation ``name`` on tensor ``z``; returns the output name. float64 graphs spell
-    elu, softplus, softsign and gelu with elementary ops (onnxruntime has no float64 kernels for them)."""
+    elu, softplus, softsign and gelu with elementary ops (onnxruntime has no float64 kernels for them) and
+    keep parameters in float64 tensors rather than float32 attributes."""
     if name == "identity":
         return z
     if name == "logistic":
@@ -366,6 +368,8 @@ def _onnx_activation(g, z, name, param, gamma, f64):
     if name == "relu":
         return g.op("Relu", [z])
     if name == "leaky_relu":
+        if f64:  # LeakyRelu's alpha is a float32 attribute: a float64 slope goes in as a PRelu tensor
+            return g.op("PRelu", [z, g.const([param], "slope")])
         return g.op("LeakyRelu", [z], alpha=float(param))
     if name == "prelu":
         return g.op("PRelu", [z, g.const(gamma, "slope")])
