@@ -42,7 +42,8 @@ def run_bench(benchmark):
         with _limits(threads):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column)
-            time.sleep(COOLDOWN)
+            if not benchmark.disabled:
+                time.sleep(COOLDOWN)
             with LoadMeter() as load:
                 benchmark(fn)
             benchmark.extra_info["load"] = load.result
@@ -57,7 +58,8 @@ def run_pedantic(benchmark):
         with _limits(threads):
             fn = _make(kind, column, case, threads)
             _info(benchmark, kind, case, threads, column, per=per)
-            time.sleep(COOLDOWN)
+            if not benchmark.disabled:
+                time.sleep(COOLDOWN)
             with LoadMeter() as load:
                 benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
             benchmark.extra_info["load"] = load.result
