@@ -131,6 +131,9 @@ def test_from_torch_of_a_torch_built_network(dtype):
     assert exchange.from_torch(net, dtype=np.float64).dtype == np.float64
     half = nn.Sequential(nn.Linear(2, 2)).half()
     assert exchange.from_torch(half).dtype == np.float32
+    # A ModuleList of the same layers reads the same way.
+    listed = exchange.from_torch(nn.ModuleList([nn.Linear(2, 3), nn.Softsign(), nn.Linear(3, 1)]))
+    assert listed.spec.activations == ("softsign", "identity")
     # A regressor with an activation on its output; the loss can be overridden.
     reg = nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 1), nn.Sigmoid()).to(tdtype)
     m = exchange.from_torch(reg, loss="squared_error")
@@ -311,7 +314,7 @@ def test_from_sklearn_to_torch_and_onnx():
 
 def test_from_sklearn_fastmlp_estimators():
     pytest.importorskip("sklearn")
-    from fastmlp.sklearn import FastMLPClassifier
+    from fastmlp.sklearn import FastMLPClassifier, FastMLPRegressor
     rng = np.random.default_rng(5)
     X = rng.standard_normal((60, 3))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
@@ -321,6 +324,15 @@ def test_from_sklearn_fastmlp_estimators():
         model = exchange.from_sklearn(est)
         np.testing.assert_array_equal(model.predict(X), est.predict(X))
         _close(model.predict_proba(X), est.predict_proba(X), np.float64)
+    X32 = X.astype(np.float32)
+    reg = _fit(FastMLPRegressor(hidden_layer_sizes=(5, 4), activation="silu", max_iter=10, random_state=0),
+               X32, X32[:, 0] - X32[:, 2])
+    model = exchange.from_sklearn(reg)
+    assert model.dtype == np.float32
+    _close(model.predict(X32), reg.predict(X32), np.float32)
+    poisson = _fit(FastMLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=3), X, np.exp(X[:, 0]))
+    with pytest.raises(UnsupportedLayerError, match="out_activation_ 'exp' of FastMLPRegressor"):
+        exchange.from_sklearn(poisson)
 
 
 def test_from_sklearn_refuses_what_it_cannot_read():
