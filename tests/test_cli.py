@@ -123,13 +123,18 @@ def test_demo_trains_and_reports_every_epoch(tmp_path):
 
 
 def test_demo_options_save_and_plot(tmp_path):
-    r = ok("demo", "--dataset", "moons", "--epochs", "3", "--save", "m.npz", "--plot", "pics", cwd=tmp_path)
+    args = ("demo", "--dataset", "moons", "--epochs", "3", "--save", "m.npz")
+    if not _has("matplotlib"):  # refused before training, with the extra to install, and nothing written
+        assert "fastmlp[plot]" in fails(*args, "--plot", "pics", cwd=tmp_path)
+        assert os.listdir(tmp_path) == []
+        r = ok(*args, cwd=tmp_path)
+    else:
+        r = ok(*args, "--plot", "pics", cwd=tmp_path)
+        assert png_size(tmp_path / "pics" / "curves.png") == (900, 380)
+        assert png_size(tmp_path / "pics" / "boundary.png") == (640, 560)
     assert len(re.findall(r"^epoch ", r.stdout, re.M)) == 3
     m = FastMLP.load(tmp_path / "m.npz")
     assert m.layer_sizes[0] == 2 and m.n_epochs == 3
-    if _has("matplotlib"):
-        assert png_size(tmp_path / "pics" / "curves.png") == (900, 380)
-        assert png_size(tmp_path / "pics" / "boundary.png") == (640, 560)
 
 
 def _has(module):
