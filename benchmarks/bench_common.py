@@ -396,25 +396,31 @@ def make_sklearn_epoch(wl, rows, batch):
 # Paired measurement (same thread pool only)
 # ------------------------------------------------------------------------------------------------------
 
-def paired(fa, fb, budget=2.0, block=0.02, min_blocks=6):
-    """Time fa and fb in alternating blocks (about ``block`` seconds each, the first of each pair
-    alternating) for about ``budget`` seconds; both see the same machine load, so their ratio is steadier
-    than a ratio of two benchmarks taken a minute apart. Only meaningful when fa and fb use the same
-    BLAS thread pool: two pools (numpy's and scipy's OpenBLAS, or torch's OpenMP) spin against each
-    other on a 2-core machine. Returns medians (s), their ratio a/b and the quartiles of the per-block
-    ratios."""
-    from time import perf_counter
-    fa()
+def paired(fa, fb, budget=2.0, block=0.02, min_blocks=6, gap=0.0):
+    """Time fa and fb in alternating blocks (about ``block`` seconds each, at least one call; which of
+    the two goes first alternates) for about ``budget`` seconds; both see the same machine load, so their
+    ratio is steadier than a ratio of two benchmarks taken a minute apart. ``gap``: seconds of sleep
+    before every block, for callables on different thread pools (numpy's or scipy's OpenBLAS, torch's
+    OpenMP): on a 2-core machine a pool keeps spinning ~0.1 s after its last call, and back-to-back
+    blocks would measure that contention. Returns medians (s), their ratio a/b and the quartiles of the
+    per-block ratios."""
+    from time import perf_counter, sleep
+    fa()  # warm-up
     fb()
-    t0 = perf_counter()
-    fa()
-    one = max(perf_counter() - t0, 1e-7)
+    ts, t_end = [], perf_counter() + 0.2
+    while len(ts) < 3 or (len(ts) < 50 and perf_counter() < t_end):  # the time of one call of fa
+        t = perf_counter()
+        fa()
+        ts.append(perf_counter() - t)
+    one = max(float(np.median(ts)), 1e-7)
     reps = max(1, int(block / one))
     nblocks = max(min_blocks, int(budget / (2 * reps * one)))
     ta, tb, ratios = [], [], []
     for i in range(nblocks):
         block_t = {}
         for name, f in (("a", fa), ("b", fb)) if i % 2 == 0 else (("b", fb), ("a", fa)):
+            if gap:
+                sleep(gap)
             ts = []
             for _ in range(reps):
                 t = perf_counter()

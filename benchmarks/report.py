@@ -86,8 +86,9 @@ def load(path):
             ld = info["load"]
             flagged.append(f"{b['name']}: steal {ld['steal']:.0%}, other processes {ld['others']:.0%}")
         if kind == "paired":
-            paired[("train", tuple(info["case"]), info["threads"])] = dict(info["paired"],
-                                                                          suspect=suspect(info.get("load")))
+            other = info.get("other", "floor")
+            paired[(info.get("pair_kind", "train"), tuple(info["case"]), info["threads"], other)] = \
+                dict(info["paired"], suspect=suspect(info.get("load")))
             continue
         if kind == "overhead":
             overhead = b["stats"]["median"]
@@ -195,11 +196,18 @@ def report(path):
         else:
             value = ratio(med, kind, case, th, what)
             shown = "-" if value is None else f"{value:.3f}x"
-            p = paired.get((kind, case, th)) if what == "fastmlp/floor" else None
+            num, den = what.split("/")
+            other = den if num == "fastmlp" else num
+            p = paired.get((kind, case, th, other))
             if p is not None:  # decided on the paired ratio; the separate-benchmark one shown beside it
-                shown = (f"paired {p['ratio']:.3f}x{'!' if p['suspect'] else ''} (blocks IQR "
-                         f"{p['block_ratio_q25']:.2f}-{p['block_ratio_q75']:.2f}); separate {shown}")
-                value = p["ratio"]
+                # paired ratio = fastmlp / other; the target may be its inverse (other / fastmlp)
+                inv = num != "fastmlp"
+                pv = 1 / p["ratio"] if inv else p["ratio"]
+                lo, hi = p["block_ratio_q25"], p["block_ratio_q75"]
+                lo, hi = (1 / hi, 1 / lo) if inv else (lo, hi)
+                shown = (f"paired {pv:.3f}x{'!' if p['suspect'] else ''} (blocks IQR {lo:.2f}-{hi:.2f});"
+                         f" separate {shown}")
+                value = pv
         if value is None:
             status = "N/A (column not run)"
             n_na += 1

@@ -1,39 +1,55 @@
-"""fastmlp against its GEMM floor, paired: the two alternate in short blocks within one benchmark, so a
-burst of load from another process hits both (the separate benchmarks of test_bench_train.py are taken
-seconds apart). Both run on scipy's OpenBLAS pool, so alternating them costs no pool hand-over.
+"""Paired ratios: fastmlp and the other column alternate in blocks inside one benchmark, so a burst of
+outside load (or a neighbour's memory traffic) hits both; the separate benchmarks of the other modules
+are taken seconds to minutes apart. report.py decides every ratio target on these and shows the
+separate-benchmark ratio beside it.
 
-report.py decides the fastmlp/floor targets on this ratio and shows the separate-benchmark ratio beside
-it. The time pytest-benchmark records is the whole paired run (meaningless); the figures are in
-extra_info.
+fastmlp and its floor share scipy's OpenBLAS pool and alternate in short blocks with no pause. torch
+(OpenMP) and sklearn / the NumPy backend (numpy's OpenBLAS) use other pools: their blocks are longer
+and each is preceded by a COOLDOWN sleep, so no pool is still spinning when the other starts.
+
+The time pytest-benchmark records is the whole paired run (meaningless); the figures are in extra_info.
 """
 import time
 
 import pytest
 
 import bench_common as bc
-from bench_params import COOLDOWN, LoadMeter, limits as _limits
+from bench_params import COOLDOWN, LoadMeter, limits
 
-CASES = [("W1", 128), ("W1", 512), ("W2", 256), ("W4", 64)]
-BUDGET = {"W2": 4.0}
+# (kind, case, other column, paired() options); ratio = fastmlp / other.
+SAME_POOL = dict(budget=2.0, block=0.02, min_blocks=6)
+OTHER_POOL = dict(budget=4.0, block=0.25, min_blocks=6, gap=COOLDOWN)
+PAIRS = [
+    ("train", ("W1", 128), "floor", SAME_POOL),
+    ("train", ("W1", 512), "floor", SAME_POOL),
+    ("train", ("W2", 256), "floor", dict(SAME_POOL, budget=4.0)),
+    ("train", ("W4", 64), "floor", SAME_POOL),
+    ("infer", ("W4", 4096), "torch", OTHER_POOL),
+    ("latency", ("W1", 1), "torch", OTHER_POOL),
+    ("latency", ("W1", 1), "sklearn", OTHER_POOL),
+    # one epoch per block: 3 of each (about 6-8 s per pair)
+    ("epoch", ("W1", 60000, 128), "sklearn", dict(budget=0.0, block=0.0, min_blocks=3, gap=COOLDOWN)),
+    ("epoch", ("W1", 60000, 128), "torch", dict(budget=0.0, block=0.0, min_blocks=3, gap=COOLDOWN)),
+]
 
 
-@pytest.mark.parametrize("case, threads", [pytest.param(c, t, id=f"{c[0]}-b{c[1]}-t{t}")
-                                           for c in CASES for t in bc.THREADS])
-def test_paired_floor(benchmark, case, threads):
-    with _limits(threads):
+@pytest.mark.parametrize("kind, case, other, opts, threads", [
+    pytest.param(k, c, o, opts, t, id=f"{bc.case_id(k, c)}-fastmlp-vs-{o}-t{t}")
+    for k, c, o, opts in PAIRS for t in bc.THREADS])
+def test_paired(benchmark, kind, case, other, opts, threads):
+    with limits(threads):
         try:
-            fa = bc.make("train", "fastmlp", case, threads)
-            fb = bc.make("train", "floor", case, threads)
+            fa = bc.make(kind, "fastmlp", case, threads)
+            fb = bc.make(kind, other, case, threads)
         except bc.Unavailable as exc:
             pytest.skip(str(exc))
         result = {}
         if benchmark.disabled:  # --benchmark-disable (a smoke run): one block each
             opts = dict(budget=0.0, block=0.0, min_blocks=1)
         else:
-            opts = dict(budget=BUDGET.get(case[0], 2.0))
             time.sleep(COOLDOWN)
         with LoadMeter() as load:
             benchmark.pedantic(lambda: result.update(bc.paired(fa, fb, **opts)), rounds=1, iterations=1)
-    benchmark.extra_info.update(kind="paired", case=list(case), workload=case[0], threads=threads,
-                                column="fastmlp/floor", label=bc.case_label("train", case), per=1,
-                                paired=result, load=load.result)
+    benchmark.extra_info.update(kind="paired", pair_kind=kind, case=list(case), workload=case[0],
+                                threads=threads, column=f"fastmlp/{other}", other=other,
+                                label=bc.case_label(kind, case), per=1, paired=result, load=load.result)
