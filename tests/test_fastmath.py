@@ -6,11 +6,47 @@ GRID32 = np.concatenate([np.linspace(-100, 100, 200001), np.geomspace(1e-30, 100
                          -np.geomspace(1e-30, 100, 20001), [0.0, -0.0, 0.625, -0.625, 87.3, -87.3]])
 
 
-@pytest.fixture(params=["detected", "baseline"])
+@pytest.fixture(params=["avx512", "avx2", "baseline"])
 def path(request, cy):
-    cy._force_baseline_simd(request.param == "baseline")
-    yield cy.simd_path()
+    """Each SIMD build of the loops the CPU can run (a path above the CPU's is skipped)."""
+    got = cy._force_simd(request.param)
+    if got != request.param:
+        cy._force_simd(None)
+        pytest.skip(f"this CPU runs at most the {got} loops")
+    yield got
+    cy._force_simd(None)
+
+
+def test_simd_path_detection_and_caps(cy):
+    detected = cy._force_simd(None)
+    assert detected in ("baseline", "avx2", "avx512")
+    assert cy._force_simd("baseline") == "baseline"
+    assert cy._force_simd("avx512") == detected  # a cap above the CPU's level gives the CPU's level
+    cy._force_baseline_simd(True)
+    assert cy.simd_path() == "baseline"
     cy._force_baseline_simd(False)
+    assert cy.simd_path() == detected
+
+
+def test_paths_agree_on_every_transcendental_activation(cy, dtype):
+    """The SIMD builds evaluate the same polynomials (FMA contraction aside): they agree to a few ulps
+    on every kernel that uses them (forward, softmax, and the derivative 1 − a², whose cancellation
+    turns an ulp of a near ±1 into an absolute error of about eps)."""
+    rng = np.random.default_rng(1)
+    Z = (rng.standard_normal((37, 129)) * 4).astype(dtype)
+    outs = {}
+    for p in ("baseline", "avx2", "avx512"):
+        if cy._force_simd(p) != p:
+            continue
+        outs[p] = [cy.activation_forward(Z, np.empty_like(Z), a) for a in ("tanh", "logistic", "silu")]
+        outs[p].append(cy.softmax(Z, np.empty_like(Z)))
+        outs[p].append(cy.activation_derivative(outs[p][0], Z, np.empty_like(Z), "tanh"))
+    cy._force_simd(None)
+    base = outs.pop("baseline")
+    for p, got in outs.items():
+        for g, b in zip(got, base):
+            eps = np.finfo(dtype).eps
+            np.testing.assert_allclose(g, b, rtol=4 * eps, atol=4 * eps, err_msg=p)
 
 
 def _ulps(got, want, dtype):

@@ -63,32 +63,66 @@ static inline double FM_NAME(fm_sigmoid)(double x)
     return x >= 0 ? s : e * s;
 }
 
-/* tanh: an odd polynomial for |x| < 0.625 (no cancellation), (1 − e)/(1 + e), e = exp(−2|x|), beyond. */
+/* expm1(x) = exp(x) − 1 for x <= 0, with full relative accuracy near 0: with x = n ln2 + r,
+ * exp(x) − 1 = (exp(r) − 1)·2^n + (2^n − 1), and exp(r) − 1 = r + r²·P(r) never forms 1 + tiny. */
+static inline float FM_NAME(fm_expm1negf)(float x)
+{
+    const float lo = -87.3365447505531f;
+    float xc = x < lo ? lo : x;
+    float fx = xc * 1.44269504088896341f + 12582912.0f;
+    fx -= 12582912.0f;
+    float r = xc - fx * 0.693359375f;
+    r = r - fx * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    float pm1 = p * (r * r) + r;
+    int32_t bits = ((int32_t)fx + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return pm1 * scale + (scale - 1.0f);
+}
+
+/* Cephes' exp(r) = 1 + 2 r P(r²) / (Q(r²) − r P(r²)): exp(r) − 1 is the fraction itself. */
+static inline double FM_NAME(fm_expm1neg)(double x)
+{
+    const double lo = -708.3964185322641;
+    double xc = x < lo ? lo : x;
+    double fx = xc * 1.4426950408889634073599 + 6755399441055744.0;
+    fx -= 6755399441055744.0;
+    double r = xc - fx * 6.93145751953125E-1;
+    r = r - fx * 1.42860682030941723212E-6;
+    double rr = r * r;
+    double p = ((1.26177193074810590878E-4 * rr + 3.02994407707441961300E-2) * rr
+                + 9.99999999999999999910E-1) * r;
+    double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
+                + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
+    double pm1 = 2.0 * (p / (q - p));
+    int64_t bits = ((int64_t)(int32_t)fx + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return pm1 * scale + (scale - 1.0);
+}
+
+/* tanh(|x|) = −m / (2 + m) with m = expm1(−2|x|) ∈ (−1, 0]: one exp-like evaluation and one division,
+ * no cancellation near 0 (m ≈ −2|x| there), exactly ±1 once m rounds to −1, NaN in → NaN out. */
 static inline float FM_NAME(fm_tanhf)(float x)
 {
     float ax = x < 0 ? -x : x;
-    float z = x * x;
-    float small = ((((-5.70498872745E-3f * z + 2.06390887954E-2f) * z - 5.37397155531E-2f) * z
-                    + 1.33314422036E-1f) * z - 3.33332819422E-1f) * z * x + x;
-    float e = FM_NAME(fm_expnegf)(-2.0f * ax);
-    float big = (1.0f - e) / (1.0f + e);
-    big = x < 0 ? -big : big;
-    return ax < 0.625f ? small : big;
+    float m = FM_NAME(fm_expm1negf)(-2.0f * ax);
+    float t = -m / (2.0f + m);
+    return x < 0 ? -t : t;
 }
 
 static inline double FM_NAME(fm_tanh)(double x)
 {
     double ax = x < 0 ? -x : x;
-    double s = x * x;
-    double p = (-9.64399179425052238628E-1 * s - 9.92877231001918586564E1) * s
-               - 1.61468768441708447952E3;
-    double q = ((s + 1.12811678491632931402E2) * s + 2.23548839060100448583E3) * s
-               + 4.84406305325125486048E3;
-    double small = x + x * s * p / q;
-    double e = FM_NAME(fm_expneg)(-2.0 * ax);
-    double big = (1.0 - e) / (1.0 + e);
-    big = x < 0 ? -big : big;
-    return ax < 0.625 ? small : big;
+    double m = FM_NAME(fm_expm1neg)(-2.0 * ax);
+    double t = -m / (2.0 + m);
+    return x < 0 ? -t : t;
 }
 
 #undef FM_ARRAY_FN

@@ -27,8 +27,8 @@ cdef extern from "_fastmath.h" nogil:
     double fm_sigmoid(double x)
     float fm_tanhf(float x)
     double fm_tanh(double x)
-    int fm_use_avx2()
-    void fm_set_avx2(int mode)
+    int fm_simd_level()
+    void fm_set_simd_level(int level)
     void fm_sigmoid_f32_best(const float* x, float* out, Py_ssize_t n)
     void fm_sigmoid_f64_best(const double* x, double* out, Py_ssize_t n)
     void fm_tanh_f32_best(const float* x, float* out, Py_ssize_t n)
@@ -1550,14 +1550,25 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
         return bad64 == 0
 
 
+_SIMD_PATHS = ("baseline", "avx2", "avx512")
+
+
 def simd_path():
-    """Which build of the polynomial exp/sigmoid/tanh loops runs here: "avx2" or "baseline"."""
-    return "avx2" if fm_use_avx2() else "baseline"
+    """Which build of the polynomial exp/sigmoid/tanh loops runs here: "avx512", "avx2" or "baseline"."""
+    return _SIMD_PATHS[fm_simd_level()]
+
+
+def _force_simd(path):
+    """Testing hook: cap the SIMD build of the polynomial loops at ``path`` ("baseline", "avx2",
+    "avx512"; never above what the CPU supports), or return to CPU detection (None). Returns the path
+    now in use."""
+    fm_set_simd_level(-1 if path is None else _SIMD_PATHS.index(path))
+    return simd_path()
 
 
 def _force_baseline_simd(bint force):
     """Testing hook: pin the baseline (SSE2) loops, or return to CPU detection."""
-    fm_set_avx2(0 if force else -1)
+    fm_set_simd_level(0 if force else -1)
 
 
 def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
