@@ -29,7 +29,7 @@ extensions = [
         "fastmlp._kernels",
         ["src/fastmlp/_kernels.pyx"],
         # a change to the C headers or the included .pxi rebuilds the extension
-        depends=["src/fastmlp/_fastmath.h", "src/fastmlp/_fastmath_impl.h", "src/fastmlp/_capi.pxi",
+        depends=["src/fastmlp/_fastmath.h", "src/fastmlp/_fastmath_impl.h", "src/fastmlp/_prefetch.h", "src/fastmlp/_capi.pxi",
                  "src/fastmlp/_kernels.pxd"],
         include_dirs=[np.get_include(), "src/fastmlp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

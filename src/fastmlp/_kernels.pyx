@@ -20,6 +20,9 @@ cimport numpy as cnp
 
 from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES
 
+cdef extern from "_prefetch.h" nogil:
+    void fm_prefetch_range(const void* p, size_t nbytes)
+
 cdef extern from "_fastmath.h" nogil:
     float fm_expnegf(float x)
     double fm_expneg(double x)
@@ -1217,6 +1220,12 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
     return loss / n + reg
 
 
+# Rows ahead of the copy whose lines the epoch loop prefetches (shuffled rows arrive from memory in
+# parallel instead of one random jump at a time).
+cdef enum:
+    PREFETCH_ROWS = 8
+
+
 cdef double _net_epoch(NetC* net, OptC* opt, const floating* X, Py_ssize_t d, const Py_ssize_t* labels,
                        const floating* Y, const floating* sw, const Py_ssize_t* order, Py_ssize_t m,
                        Py_ssize_t bs) noexcept nogil:
@@ -1230,6 +1239,8 @@ cdef double _net_epoch(NetC* net, OptC* opt, const floating* X, Py_ssize_t d, co
     while s < m:
         nb = bs if s + bs <= m else m - s
         for i in range(nb):
+            if i + PREFETCH_ROWS < nb:
+                fm_prefetch_range(X + order[s + i + PREFETCH_ROWS] * d, d * sizeof(floating))
             r = order[s + i]
             memcpy(Xb + i * d, X + r * d, d * sizeof(floating))
             if labels != NULL:
