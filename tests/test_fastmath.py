@@ -22,10 +22,8 @@ def test_simd_path_detection_and_caps(cy):
     assert detected in ("baseline", "avx2", "avx512")
     assert cy._force_simd("baseline") == "baseline"
     assert cy._force_simd("avx512") == detected  # a cap above the CPU's level gives the CPU's level
-    cy._force_baseline_simd(True)
-    assert cy.simd_path() == "baseline"
-    cy._force_baseline_simd(False)
     assert cy.simd_path() == detected
+    assert cy._force_simd(None) == detected
 
 
 def test_paths_agree_on_every_transcendental_activation(cy, dtype):

@@ -1,8 +1,10 @@
 /* The body of _fastmath.h, included once per instruction set with FM_NAME naming the variant.
  * No include guard: _fastmath.h includes it twice. */
 
-/* exp(x) for x <= 0, float: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n. */
-static inline float FM_NAME(fm_expnegf)(float x)
+/* The shared core of exp and expm1 for x <= 0, float: x = n ln2 + r, |r| <= ln2/2 (x clamped at
+ * log(FLT_MIN)); returns exp(r) − 1 = r + r²·P(r) (degree-7 Cephes polynomial, never forming 1 + tiny) and
+ * sets *scale = 2^n. Then exp(x) = pm1·2^n + 2^n and expm1(x) = pm1·2^n + (2^n − 1). */
+static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
 {
     const float lo = -87.3365447505531f; /* log(FLT_MIN) */
     float xc = x < lo ? lo : x;
@@ -16,16 +18,14 @@ static inline float FM_NAME(fm_expnegf)(float x)
     p = p * r + 4.1665795894E-2f;
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
-    p = p * (r * r) + r + 1.0f;
     int32_t bits = ((int32_t)fx + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float res = p * scale;
-    return x < lo ? 0.0f : res;
+    memcpy(scale, &bits, sizeof *scale);
+    return p * (r * r) + r;
 }
 
-/* exp(x) for x <= 0, double: Cephes' rational approximation 1 + 2 r P(r²) / (Q(r²) − r P(r²)). */
-static inline double FM_NAME(fm_expneg)(double x)
+/* The same for double (x clamped at log(DBL_MIN)), with Cephes' rational
+ * exp(r) = 1 + 2 r P(r²) / (Q(r²) − r P(r²)): exp(r) − 1 is the fraction itself. */
+static inline double FM_NAME(fm_exp_parts)(double x, double *scale)
 {
     const double lo = -708.3964185322641; /* log(DBL_MIN) */
     double xc = x < lo ? lo : x;
@@ -38,12 +38,39 @@ static inline double FM_NAME(fm_expneg)(double x)
                 + 9.99999999999999999910E-1) * r;
     double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
                 + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
-    double e = 1.0 + 2.0 * (p / (q - p));
     int64_t bits = ((int64_t)(int32_t)fx + 1023) << 52;
+    memcpy(scale, &bits, sizeof *scale);
+    return 2.0 * (p / (q - p));
+}
+
+/* exp(x) for x <= 0; results below the smallest normal number flush to 0. */
+static inline float FM_NAME(fm_expnegf)(float x)
+{
+    float scale;
+    float pm1 = FM_NAME(fm_exp_partsf)(x, &scale);
+    return x < -87.3365447505531f ? 0.0f : pm1 * scale + scale;
+}
+
+static inline double FM_NAME(fm_expneg)(double x)
+{
     double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    double res = e * scale;
-    return x < lo ? 0.0 : res;
+    double pm1 = FM_NAME(fm_exp_parts)(x, &scale);
+    return x < -708.3964185322641 ? 0.0 : pm1 * scale + scale;
+}
+
+/* expm1(x) = exp(x) − 1 for x <= 0, with full relative accuracy near 0. */
+static inline float FM_NAME(fm_expm1negf)(float x)
+{
+    float scale;
+    float pm1 = FM_NAME(fm_exp_partsf)(x, &scale);
+    return pm1 * scale + (scale - 1.0f);
+}
+
+static inline double FM_NAME(fm_expm1neg)(double x)
+{
+    double scale;
+    double pm1 = FM_NAME(fm_exp_parts)(x, &scale);
+    return pm1 * scale + (scale - 1.0);
 }
 
 /* 1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|. */
@@ -61,50 +88,6 @@ static inline double FM_NAME(fm_sigmoid)(double x)
     double e = FM_NAME(fm_expneg)(-ax);
     double s = 1.0 / (1.0 + e);
     return x >= 0 ? s : e * s;
-}
-
-/* expm1(x) = exp(x) − 1 for x <= 0, with full relative accuracy near 0: with x = n ln2 + r,
- * exp(x) − 1 = (exp(r) − 1)·2^n + (2^n − 1), and exp(r) − 1 = r + r²·P(r) never forms 1 + tiny. */
-static inline float FM_NAME(fm_expm1negf)(float x)
-{
-    const float lo = -87.3365447505531f;
-    float xc = x < lo ? lo : x;
-    float fx = xc * 1.44269504088896341f + 12582912.0f;
-    fx -= 12582912.0f;
-    float r = xc - fx * 0.693359375f;
-    r = r - fx * -2.12194440e-4f;
-    float p = 1.9875691500E-4f;
-    p = p * r + 1.3981999507E-3f;
-    p = p * r + 8.3334519073E-3f;
-    p = p * r + 4.1665795894E-2f;
-    p = p * r + 1.6666665459E-1f;
-    p = p * r + 5.0000001201E-1f;
-    float pm1 = p * (r * r) + r;
-    int32_t bits = ((int32_t)fx + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return pm1 * scale + (scale - 1.0f);
-}
-
-/* Cephes' exp(r) = 1 + 2 r P(r²) / (Q(r²) − r P(r²)): exp(r) − 1 is the fraction itself. */
-static inline double FM_NAME(fm_expm1neg)(double x)
-{
-    const double lo = -708.3964185322641;
-    double xc = x < lo ? lo : x;
-    double fx = xc * 1.4426950408889634073599 + 6755399441055744.0;
-    fx -= 6755399441055744.0;
-    double r = xc - fx * 6.93145751953125E-1;
-    r = r - fx * 1.42860682030941723212E-6;
-    double rr = r * r;
-    double p = ((1.26177193074810590878E-4 * rr + 3.02994407707441961300E-2) * rr
-                + 9.99999999999999999910E-1) * r;
-    double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
-                + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
-    double pm1 = 2.0 * (p / (q - p));
-    int64_t bits = ((int64_t)(int32_t)fx + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return pm1 * scale + (scale - 1.0);
 }
 
 /* tanh(|x|) = −m / (2 + m) with m = expm1(−2|x|) ∈ (−1, 0]: one exp-like evaluation and one division,

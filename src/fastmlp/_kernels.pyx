@@ -1239,7 +1239,7 @@ cdef double _net_epoch(NetC* net, OptC* opt, const floating* X, Py_ssize_t d, co
     while s < m:
         nb = bs if s + bs <= m else m - s
         for i in range(nb):
-            if i + PREFETCH_ROWS < nb:
+            if s + i + PREFETCH_ROWS < m:  # across minibatches too: the next one's first rows
                 fm_prefetch_range(X + order[s + i + PREFETCH_ROWS] * d, d * sizeof(floating))
             r = order[s + i]
             memcpy(Xb + i * d, X + r * d, d * sizeof(floating))
@@ -1575,11 +1575,6 @@ def _force_simd(path):
     now in use."""
     fm_set_simd_level(-1 if path is None else _SIMD_PATHS.index(path))
     return simd_path()
-
-
-def _force_baseline_simd(bint force):
-    """Testing hook: pin the baseline (SSE2) loops, or return to CPU detection."""
-    fm_set_simd_level(0 if force else -1)
 
 
 def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
