@@ -36,7 +36,8 @@ def test_paths_agree_on_every_transcendental_activation(cy, dtype):
     for p in ("baseline", "avx2", "avx512"):
         if cy._force_simd(p) != p:
             continue
-        outs[p] = [cy.activation_forward(Z, np.empty_like(Z), a) for a in ("tanh", "logistic", "silu")]
+        outs[p] = [cy.activation_forward(Z, np.empty_like(Z), a)
+                   for a in ("tanh", "logistic", "silu", "elu", "softplus")]
         outs[p].append(cy.softmax(Z, np.empty_like(Z)))
         outs[p].append(cy.activation_derivative(outs[p][0], Z, np.empty_like(Z), "tanh"))
     cy._force_simd(None)
@@ -58,6 +59,8 @@ def _ulps(got, want, dtype):
     ("tanh", np.tanh),
     ("logistic", lambda x: 1 / (1 + np.exp(-x))),
     ("silu", lambda x: x / (1 + np.exp(-x))),
+    ("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+    ("softplus", lambda x: np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))),
 ])
 def test_accuracy_in_ulps(cy, path, dtype, max_ulp, act, ref):
     x = GRID32.astype(dtype).reshape(1, -1)
@@ -89,5 +92,12 @@ def test_extremes(cy, path, dtype):
     np.testing.assert_array_equal(s[0, [5, 6, 7]], 1)
     np.testing.assert_array_equal(t[0, [0, 1, 2]], -1)
     np.testing.assert_array_equal(t[0, [5, 6, 7]], 1)
-    nan = cy.activation_forward(np.full((1, 3), np.nan, dtype), np.empty((1, 3), dtype), "tanh")
-    assert np.isnan(nan).all()  # NaN propagates instead of turning into a number
+    e = cy.activation_forward(x, np.empty_like(x), "elu")
+    sp = cy.activation_forward(x, np.empty_like(x), "softplus")
+    np.testing.assert_array_equal(e[0, [0, 1, 2]], -1)
+    np.testing.assert_array_equal(e[0, 4:], x[0, 4:])
+    np.testing.assert_array_equal(sp[0, [0, 1, 2]], 0)
+    np.testing.assert_array_equal(sp[0, 5:], x[0, 5:])
+    for act in ("tanh", "logistic", "elu", "softplus", "silu"):
+        nan = cy.activation_forward(np.full((1, 3), np.nan, dtype), np.empty((1, 3), dtype), act)
+        assert np.isnan(nan).all(), act  # NaN propagates instead of turning into a number

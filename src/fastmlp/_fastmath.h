@@ -1,7 +1,8 @@
-/* Branch-free exp, sigmoid and tanh for the activation loops of _kernels.pyx.
+/* Branch-free exp, expm1, log1p, sigmoid, tanh, SiLU, ELU and softplus for the activation loops of
+ * _kernels.pyx.
  *
- * libm's expf/tanhf are scalar calls (10-25 ns each here) and keep GCC from vectorising the loops they sit
- * in. These are straight-line polynomial code (Cephes coefficients, ~1-2 ulp) that GCC inlines and
+ * libm's expf/tanhf/log1pf are scalar calls (5-25 ns each here) and keep GCC from vectorising the loops
+ * they sit in. These are straight-line polynomial code (Cephes coefficients, ~1-2 ulp) that GCC inlines and
  * vectorises (with -fno-trapping-math). Every use in fastmlp takes exp of a non-positive argument (sigmoid,
  * tanh, softmax and log-sum-exp after the max shift, softplus, the GELU derivative), so only exp(x) for
  * x <= 0 is provided: no overflow path; results below the smallest normal number are flushed to 0.
@@ -86,21 +87,21 @@ static inline void fm_set_simd_level(int level)
         default: name(in, out, n);                                                    \
         }                                                                             \
     }
-#define FM_DISPATCH_SHIFT(name, type)                                                 \
-    static void name##_best(const type *in, type *out, Py_ssize_t n, type shift)      \
+#define FM_DISPATCH_ARG(name, type)                                                   \
+    static void name##_best(const type *in, type *out, Py_ssize_t n, type arg)        \
     {                                                                                 \
         switch (fm_simd_level()) {                                                    \
-        case 2: name##_avx512(in, out, n, shift); break;                              \
-        case 1: name##_avx2(in, out, n, shift); break;                                \
-        default: name(in, out, n, shift);                                             \
+        case 2: name##_avx512(in, out, n, arg); break;                                \
+        case 1: name##_avx2(in, out, n, arg); break;                                  \
+        default: name(in, out, n, arg);                                               \
         }                                                                             \
     }
 #else
 #define FM_DISPATCH(name, type)                                                       \
     static void name##_best(const type *in, type *out, Py_ssize_t n) { name(in, out, n); }
-#define FM_DISPATCH_SHIFT(name, type)                                                 \
-    static void name##_best(const type *in, type *out, Py_ssize_t n, type shift)      \
-    { name(in, out, n, shift); }
+#define FM_DISPATCH_ARG(name, type)                                                   \
+    static void name##_best(const type *in, type *out, Py_ssize_t n, type arg)        \
+    { name(in, out, n, arg); }
 #endif
 
 FM_DISPATCH(fm_sigmoid_f32, float)
@@ -109,7 +110,13 @@ FM_DISPATCH(fm_tanh_f32, float)
 FM_DISPATCH(fm_tanh_f64, double)
 FM_DISPATCH(fm_silu_f32, float)
 FM_DISPATCH(fm_silu_f64, double)
-FM_DISPATCH_SHIFT(fm_exp_shift_f32, float)
-FM_DISPATCH_SHIFT(fm_exp_shift_f64, double)
+FM_DISPATCH(fm_softplus_f32, float)
+FM_DISPATCH(fm_softplus_f64, double)
+FM_DISPATCH(fm_softplus_backprop_f32, float)
+FM_DISPATCH(fm_softplus_backprop_f64, double)
+FM_DISPATCH_ARG(fm_elu_f32, float)
+FM_DISPATCH_ARG(fm_elu_f64, double)
+FM_DISPATCH_ARG(fm_exp_shift_f32, float)
+FM_DISPATCH_ARG(fm_exp_shift_f64, double)
 
 #endif

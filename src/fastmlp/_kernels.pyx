@@ -8,7 +8,7 @@ contiguity at the Python boundary (bounds checks are compiled out), then release
 ``nogil`` helpers that take raw pointers and sizes. Nothing is allocated inside a training step.
 """
 cimport cython
-from libc.math cimport (exp, expf, log, logf, log1p, log1pf, expm1, expm1f, tanh, tanhf,
+from libc.math cimport (exp, expf, log, logf, log1p, log1pf,
                         erf, erff, sqrt, sqrtf, fabs, fabsf, pow)
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
@@ -38,6 +38,12 @@ cdef extern from "_fastmath.h" nogil:
     void fm_tanh_f64_best(const double* x, double* out, Py_ssize_t n)
     void fm_silu_f32_best(const float* x, float* out, Py_ssize_t n)
     void fm_silu_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_softplus_f32_best(const float* x, float* out, Py_ssize_t n)
+    void fm_softplus_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_softplus_backprop_f32_best(const float* A, float* G, Py_ssize_t n)
+    void fm_softplus_backprop_f64_best(const double* A, double* G, Py_ssize_t n)
+    void fm_elu_f32_best(const float* x, float* out, Py_ssize_t n, float gamma)
+    void fm_elu_f64_best(const double* x, double* out, Py_ssize_t n, double gamma)
     void fm_exp_shift_f32_best(const float* x, float* out, Py_ssize_t n, float shift)
     void fm_exp_shift_f64_best(const double* x, double* out, Py_ssize_t n, double shift)
 
@@ -112,12 +118,6 @@ cdef inline floating _log1p(floating x) noexcept nogil:
         return log1pf(x)
     else:
         return log1p(x)
-
-cdef inline floating _expm1(floating x) noexcept nogil:
-    if floating is float:
-        return expm1f(x)
-    else:
-        return expm1(x)
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
@@ -315,13 +315,15 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
                 x = Z[i * m + j]
                 A[i * m + j] = x if x > 0 else gamma[j] * x
     elif act == ACT_ELU:
-        for i in range(N):
-            x = Z[i]
-            A[i] = x if x > 0 else p * _expm1(x)
+        if floating is float:
+            fm_elu_f32_best(Z, A, N, p)
+        else:
+            fm_elu_f64_best(Z, A, N, p)
     elif act == ACT_SOFTPLUS:
-        for i in range(N):
-            x = Z[i]
-            A[i] = (x if x > 0 else 0) + _log1p(_expneg(-_fabs(x)))
+        if floating is float:
+            fm_softplus_f32_best(Z, A, N)
+        else:
+            fm_softplus_f64_best(Z, A, N)
     elif act == ACT_GELU:
         for i in range(N):
             x = Z[i]
@@ -374,8 +376,10 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
             a = A[i]
             G[i] = G[i] if a > 0 else (a + p) * G[i]
     elif act == ACT_SOFTPLUS:
-        for i in range(N):
-            G[i] = -_expm1(-A[i]) * G[i]
+        if floating is float:
+            fm_softplus_backprop_f32_best(A, G, N)
+        else:
+            fm_softplus_backprop_f64_best(A, G, N)
     elif act == ACT_GELU:
         for i in range(N):
             x = Z[i]
