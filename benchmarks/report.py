@@ -79,6 +79,8 @@ def load(path):
         kind = info.get("kind")
         if kind is None:
             continue
+        if kind == "activation":  # test_bench_activations.py: see activation_table()
+            continue
         if kind == "memory":
             mem[info["threads"]] = info["memory"]
             continue
@@ -96,6 +98,29 @@ def load(path):
         key = (kind, tuple(info["case"]), info["threads"], info["column"])
         med[key] = (b["stats"]["median"], b["stats"]["rounds"], info.get("per", 1), suspect(info.get("load")))
     return doc, med, mem, paired, overhead, flagged
+
+
+def activation_table(doc):
+    """Lines of the elementwise-kernel table (ns per element, NumPy backend ÷ Cython), or none."""
+    ns = {}
+    for b in doc.get("benchmarks", []):
+        info = b.get("extra_info", {})
+        if info.get("kind") == "activation":
+            ns[(info["activation"], info["which"], info["column"])] = b["stats"]["median"] / info["elements"] * 1e9
+    if not ns:
+        return []
+    lines = ["Activation kernels, 4096x128 float32, 1 thread (ns per element)",
+             f"{'activation':12s}{'forward':>10s}{'numpy-be':>10s}{'numpy/fm':>10s}"
+             f"{'backprop':>10s}{'numpy-be':>10s}{'numpy/fm':>10s}"]
+    for act in dict.fromkeys(k[0] for k in ns):
+        row = f"{act:12s}"
+        for which in ("forward", "backprop"):
+            fm, nb = ns.get((act, which, "fastmlp")), ns.get((act, which, "numpy"))
+            row += f"{fm:10.3f}" if fm is not None else f"{'-':>10s}"
+            row += f"{nb:10.3f}" if nb is not None else f"{'-':>10s}"
+            row += f"{nb / fm:10.1f}" if fm and nb else f"{'-':>10s}"
+        lines.append(row)
+    return lines + [""]
 
 
 def ratio(med, kind, case, th, name):
@@ -268,6 +293,7 @@ def report(path):
                                  f" call cost {fmt_time(net)} -> fastmlp/floor {fm[0] / net:.2f}")
         lines.extend("  " + n for n in notes)
         lines.append("")
+    lines.extend(activation_table(doc))
     if flagged:
         lines.append("Benchmarks taken under outside load:")
         lines.extend("  " + f for f in flagged)

@@ -186,6 +186,23 @@ static void FM_NAME(fm_elu_f64)(const double *in, double *out, Py_ssize_t n, dou
     }
 }
 
+/* SiLU backprop from its input: G ← G · s · (1 + z · (1 − s)), s = sigmoid(z). */
+static void FM_NAME(fm_silu_backprop_f32)(const float *Z, float *G, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        float z = Z[i], s = FM_NAME(fm_sigmoidf)(z);
+        G[i] = G[i] * s * (1.0f + z * (1.0f - s));
+    }
+}
+
+static void FM_NAME(fm_silu_backprop_f64)(const double *Z, double *G, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double z = Z[i], s = FM_NAME(fm_sigmoid)(z);
+        G[i] = G[i] * s * (1.0 + z * (1.0 - s));
+    }
+}
+
 /* Softplus backprop from its output: G ← G · sigmoid(z) = G · (1 − exp(−A)) = −expm1(−A) · G, A >= 0. */
 static void FM_NAME(fm_softplus_backprop_f32)(const float *A, float *G, Py_ssize_t n)
 {

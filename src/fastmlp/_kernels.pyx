@@ -40,6 +40,8 @@ cdef extern from "_fastmath.h" nogil:
     void fm_silu_f64_best(const double* x, double* out, Py_ssize_t n)
     void fm_softplus_f32_best(const float* x, float* out, Py_ssize_t n)
     void fm_softplus_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_silu_backprop_f32_best(const float* Z, float* G, Py_ssize_t n)
+    void fm_silu_backprop_f64_best(const double* Z, double* G, Py_ssize_t n)
     void fm_softplus_backprop_f32_best(const float* A, float* G, Py_ssize_t n)
     void fm_softplus_backprop_f64_best(const double* A, double* G, Py_ssize_t n)
     void fm_elu_f32_best(const float* x, float* out, Py_ssize_t n, float gamma)
@@ -349,7 +351,7 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
                         const floating* Z, floating* G, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """G ← G ⊙ f'(z) over an (n, m) block, f' taken from A = f(Z) (from Z for prelu, gelu, silu)."""
     cdef Py_ssize_t i, j, N = n * m
-    cdef floating a, x, s
+    cdef floating a, x
     if act == ACT_IDENTITY:
         return
     elif act == ACT_LOGISTIC:
@@ -386,10 +388,10 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
             G[i] = G[i] * (<floating>0.5 * (1 + _erf(x * <floating>SQRT1_2))
                            + x * <floating>INV_SQRT_2PI * _expneg(<floating>-0.5 * x * x))
     elif act == ACT_SILU:
-        for i in range(N):
-            x = Z[i]
-            s = _sigmoid(x)
-            G[i] = G[i] * s * (1 + x * (1 - s))
+        if floating is float:
+            fm_silu_backprop_f32_best(Z, G, N)
+        else:
+            fm_silu_backprop_f64_best(Z, G, N)
     elif act == ACT_SOFTSIGN:
         for i in range(N):
             a = 1 - _fabs(A[i])
