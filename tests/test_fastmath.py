@@ -101,3 +101,49 @@ def test_extremes(cy, path, dtype):
     for act in ("tanh", "logistic", "elu", "softplus", "silu"):
         nan = cy.activation_forward(np.full((1, 3), np.nan, dtype), np.empty((1, 3), dtype), act)
         assert np.isnan(nan).all(), act  # NaN propagates instead of turning into a number
+
+
+def _gelu_reference(x):
+    """x·Φ(x) and Φ(x) + x·φ(x) in float64, Φ(x) = erfc(−x/√2)/2 (no cancellation for x < 0)."""
+    from scipy.special import erfc
+    x = x.astype(np.float64)
+    cdf = 0.5 * erfc(-x / np.sqrt(2))
+    xpdf = x * np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    return x * cdf, cdf + xpdf, np.abs(cdf) + np.abs(xpdf)
+
+
+def test_gelu_accuracy(cy, path, dtype):
+    """float32: the fitted erfc of _fastmath.h, within 8 ulps everywhere above the subnormal range
+    (libm's 1 + erf(x/√2) loses all relative accuracy for x < −1). float64: libm's erfc, whose argument
+    x/√2 carries one rounding that erfc amplifies (relative error about x²·eps/2). The derivative
+    Φ + xφ crosses zero at x ≈ −0.75: its error is bounded against |Φ| + |xφ|."""
+    x = GRID32.astype(dtype).reshape(1, -1)
+    got = cy.activation_forward(x, np.empty_like(x), "gelu")
+    want, dwant, dscale = _gelu_reference(x)
+    live = np.abs(want) >= np.finfo(dtype).tiny * 2 ** 24
+    if dtype == np.float32:
+        err = _ulps(got, want, dtype)
+        assert err[live].max() <= 8, (x[live][err[live].argmax()], err[live].max())
+    else:  # erfc's argument z = x/√2 is rounded once, here and in the reference: each is off by about
+        # z²·eps relative (d log erfc / dz ≈ −2z)
+        rel = np.abs(got - want)[live] / np.abs(want)[live]
+        bound = (x[live].astype(np.float64) ** 2 + 8) * 2 * np.finfo(dtype).eps
+        assert (rel <= bound).all(), (x[live][(rel / bound).argmax()], (rel / bound).max())
+    d = cy.backprop_activation(np.ones_like(x), got, x, np.empty_like(x), "gelu")
+    eps = np.finfo(dtype).eps
+    flush = np.finfo(dtype).tiny * 2 ** 24  # results flushed to 0 near the subnormal range
+    assert (np.abs(d - dwant) <= 8 * eps * dscale * (1 + (dtype == np.float64) * x * x) + flush).all()
+
+
+def test_gelu_extremes(cy, path, dtype):
+    x = np.array([[-np.inf, -1e30, -1000, -40, 0.0, 40, 1000, 1e30, np.inf, np.nan]], dtype=dtype)
+    g = cy.activation_forward(x, np.empty_like(x), "gelu")
+    np.testing.assert_array_equal(g[0, 1:4], 0)
+    assert g[0, 4] == 0
+    np.testing.assert_array_equal(g[0, 5:9], x[0, 5:9])
+    assert np.isnan(g[0, 9])
+    d = cy.backprop_activation(np.ones_like(x), g, x, np.empty_like(x), "gelu")
+    np.testing.assert_array_equal(d[0, 1:4], 0)
+    assert float(d[0, 4]) == pytest.approx(0.5, rel=float(np.finfo(dtype).eps))
+    np.testing.assert_array_equal(d[0, 5:9], 1)
+    assert np.isnan(d[0, 9])

@@ -1,5 +1,5 @@
-/* Branch-free exp, expm1, log1p, sigmoid, tanh, SiLU, ELU and softplus for the activation loops of
- * _kernels.pyx.
+/* Branch-free exp, expm1, log1p, sigmoid, tanh, SiLU, ELU, softplus and (float) GELU for the activation
+ * loops of _kernels.pyx.
  *
  * libm's expf/tanhf/log1pf are scalar calls (5-25 ns each here) and keep GCC from vectorising the loops
  * they sit in. These are straight-line polynomial code (Cephes coefficients, ~1-2 ulp) that GCC inlines and
@@ -112,6 +112,8 @@ FM_DISPATCH(fm_silu_f32, float)
 FM_DISPATCH(fm_silu_f64, double)
 FM_DISPATCH(fm_softplus_f32, float)
 FM_DISPATCH(fm_softplus_f64, double)
+FM_DISPATCH(fm_gelu_f32, float)
+FM_DISPATCH(fm_gelu_backprop_f32, float)
 FM_DISPATCH(fm_silu_backprop_f32, float)
 FM_DISPATCH(fm_silu_backprop_f64, double)
 FM_DISPATCH(fm_softplus_backprop_f32, float)

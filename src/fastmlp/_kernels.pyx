@@ -9,7 +9,7 @@ contiguity at the Python boundary (bounds checks are compiled out), then release
 """
 cimport cython
 from libc.math cimport (exp, expf, log, logf, log1p, log1pf,
-                        erf, erff, sqrt, sqrtf, fabs, fabsf, pow)
+                        erfc, sqrt, sqrtf, fabs, fabsf, pow)
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint32_t, uint64_t
@@ -40,6 +40,8 @@ cdef extern from "_fastmath.h" nogil:
     void fm_silu_f64_best(const double* x, double* out, Py_ssize_t n)
     void fm_softplus_f32_best(const float* x, float* out, Py_ssize_t n)
     void fm_softplus_f64_best(const double* x, double* out, Py_ssize_t n)
+    void fm_gelu_f32_best(const float* x, float* out, Py_ssize_t n)
+    void fm_gelu_backprop_f32_best(const float* Z, float* G, Py_ssize_t n)
     void fm_silu_backprop_f32_best(const float* Z, float* G, Py_ssize_t n)
     void fm_silu_backprop_f64_best(const double* Z, double* G, Py_ssize_t n)
     void fm_softplus_backprop_f32_best(const float* A, float* G, Py_ssize_t n)
@@ -126,12 +128,6 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return fm_tanhf(x)
     else:
         return fm_tanh(x)
-
-cdef inline floating _erf(floating x) noexcept nogil:
-    if floating is float:
-        return erff(x)
-    else:
-        return erf(x)
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -326,10 +322,13 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
             fm_softplus_f32_best(Z, A, N)
         else:
             fm_softplus_f64_best(Z, A, N)
-    elif act == ACT_GELU:
-        for i in range(N):
-            x = Z[i]
-            A[i] = <floating>0.5 * x * (1 + _erf(x * <floating>SQRT1_2))
+    elif act == ACT_GELU:  # x·Φ(x), Φ(x) = erfc(−x/√2)/2 (no cancellation for x < 0)
+        if floating is float:
+            fm_gelu_f32_best(Z, A, N)
+        else:
+            for i in range(N):
+                x = Z[i]
+                A[i] = 0.5 * x * erfc(-x * SQRT1_2)
     elif act == ACT_SILU:
         if floating is float:
             fm_silu_f32_best(Z, A, N)
@@ -382,11 +381,15 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
             fm_softplus_backprop_f32_best(A, G, N)
         else:
             fm_softplus_backprop_f64_best(A, G, N)
-    elif act == ACT_GELU:
-        for i in range(N):
-            x = Z[i]
-            G[i] = G[i] * (<floating>0.5 * (1 + _erf(x * <floating>SQRT1_2))
-                           + x * <floating>INV_SQRT_2PI * _expneg(<floating>-0.5 * x * x))
+    elif act == ACT_GELU:  # Φ(x) + x·φ(x)
+        if floating is float:
+            fm_gelu_backprop_f32_best(Z, G, N)
+        else:
+            for i in range(N):
+                x = Z[i]
+                a = x if x < 40 else 40  # clamped where φ(x) = 0 in double, so that x·φ(x) = 0 at ±inf
+                a = a if a > -40 else -40
+                G[i] = G[i] * (0.5 * erfc(-x * SQRT1_2) + a * INV_SQRT_2PI * _expneg(-0.5 * a * a))
     elif act == ACT_SILU:
         if floating is float:
             fm_silu_backprop_f32_best(Z, G, N)

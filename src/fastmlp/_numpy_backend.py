@@ -8,7 +8,7 @@ dtype (float32 or float64) and nothing is upcast.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf, expit
+from scipy.special import erfc, expit
 
 from ._netspec import NEEDS_Z, canonical_activation
 
@@ -77,7 +77,7 @@ def activation_forward(Z, out, activation, param=None):
     elif act == "softplus":
         np.copyto(out, np.maximum(Z, dt(0)) + np.log1p(np.exp(-np.abs(Z))))
     elif act == "gelu":
-        np.copyto(out, dt(0.5) * Z * (dt(1) + erf(Z * dt(_SQRT1_2))))
+        np.copyto(out, dt(0.5) * Z * erfc(-Z * dt(_SQRT1_2)))  # x·Φ(x), no cancellation for x < 0
     elif act == "silu":
         np.copyto(out, Z * expit(Z))
     elif act == "softsign":
@@ -120,8 +120,7 @@ def activation_derivative(A, Z, out, activation, param=None):
     elif act == "softplus":
         np.copyto(out, -np.expm1(-A))
     elif act == "gelu":
-        np.copyto(out, dt(0.5) * (dt(1) + erf(Z * dt(_SQRT1_2)))
-                  + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
+        np.copyto(out, dt(0.5) * erfc(-Z * dt(_SQRT1_2)) + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
     elif act == "silu":
         s = expit(Z)
         np.copyto(out, s * (dt(1) + Z * (dt(1) - s)))
