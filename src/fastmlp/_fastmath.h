@@ -18,6 +18,10 @@
 #include <stdint.h>
 #include <string.h>
 
+/* exp arguments below these give results under the smallest normal number (flushed to 0). */
+#define FM_LOG_FLT_MIN (-87.3365447505531f)
+#define FM_LOG_DBL_MIN (-708.3964185322641)
+
 #define FM_NAME(n) n
 #include "_fastmath_impl.h"
 #undef FM_NAME

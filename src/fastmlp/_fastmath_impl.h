@@ -1,13 +1,12 @@
 /* The body of _fastmath.h, included once per instruction set with FM_NAME naming the variant.
- * No include guard: _fastmath.h includes it twice. */
+ * No include guard: _fastmath.h includes it three times (baseline, AVX2, AVX-512). */
 
 /* The shared core of exp and expm1 for x <= 0, float: x = n ln2 + r, |r| <= ln2/2 (x clamped at
  * log(FLT_MIN)); returns exp(r) − 1 = r + r²·P(r) (degree-7 Cephes polynomial, never forming 1 + tiny) and
  * sets *scale = 2^n. Then exp(x) = pm1·2^n + 2^n and expm1(x) = pm1·2^n + (2^n − 1). */
 static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
 {
-    const float lo = -87.3365447505531f; /* log(FLT_MIN) */
-    float xc = x < lo ? lo : x;
+    float xc = x < FM_LOG_FLT_MIN ? FM_LOG_FLT_MIN : x;
     float fx = xc * 1.44269504088896341f + 12582912.0f; /* round to nearest via 1.5 * 2^23 */
     fx -= 12582912.0f;
     float r = xc - fx * 0.693359375f;
@@ -27,8 +26,7 @@ static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
  * exp(r) = 1 + 2 r P(r²) / (Q(r²) − r P(r²)): exp(r) − 1 is the fraction itself. */
 static inline double FM_NAME(fm_exp_parts)(double x, double *scale)
 {
-    const double lo = -708.3964185322641; /* log(DBL_MIN) */
-    double xc = x < lo ? lo : x;
+    double xc = x < FM_LOG_DBL_MIN ? FM_LOG_DBL_MIN : x;
     double fx = xc * 1.4426950408889634073599 + 6755399441055744.0; /* 1.5 * 2^52 */
     fx -= 6755399441055744.0;
     double r = xc - fx * 6.93145751953125E-1;
@@ -48,14 +46,14 @@ static inline float FM_NAME(fm_expnegf)(float x)
 {
     float scale;
     float pm1 = FM_NAME(fm_exp_partsf)(x, &scale);
-    return x < -87.3365447505531f ? 0.0f : pm1 * scale + scale;
+    return x < FM_LOG_FLT_MIN ? 0.0f : pm1 * scale + scale;
 }
 
 static inline double FM_NAME(fm_expneg)(double x)
 {
     double scale;
     double pm1 = FM_NAME(fm_exp_parts)(x, &scale);
-    return x < -708.3964185322641 ? 0.0 : pm1 * scale + scale;
+    return x < FM_LOG_DBL_MIN ? 0.0 : pm1 * scale + scale;
 }
 
 /* expm1(x) = exp(x) − 1 for x <= 0, with full relative accuracy near 0. */
