@@ -1574,7 +1574,8 @@ _SIMD_PATHS = ("baseline", "avx2", "avx512")
 
 
 def simd_path():
-    """Which build of the polynomial exp/sigmoid/tanh loops runs here: "avx512", "avx2" or "baseline"."""
+    """Which build of the polynomial activation loops (exp, sigmoid, tanh, SiLU, ELU, softplus, GELU)
+    runs here: "avx512", "avx2" or "baseline"."""
     return _SIMD_PATHS[fm_simd_level()]
 
 

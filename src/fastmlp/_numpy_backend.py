@@ -120,7 +120,8 @@ def activation_derivative(A, Z, out, activation, param=None):
     elif act == "softplus":
         np.copyto(out, -np.expm1(-A))
     elif act == "gelu":
-        np.copyto(out, dt(0.5) * erfc(-Z * dt(_SQRT1_2)) + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
+        np.copyto(out, dt(0.5) * erfc(-Z * dt(_SQRT1_2))
+                  + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
     elif act == "silu":
         s = expit(Z)
         np.copyto(out, s * (dt(1) + Z * (dt(1) - s)))
