@@ -469,3 +469,112 @@ def test_module_docstring_training_loop_learns(be):
     assert losses[-1] < 0.2 * losses[0]
     assert (ops.dense_forward(ops.dense_forward(X, W1, b1, activation="tanh"), W2, b2).argmax(1)
             == y).mean() > 0.95
+
+
+# ----------------------------------------------------------------------------------------------------
+# Output buffers that alias their inputs, empty batches, parameter checks (alike on both backends)
+# ----------------------------------------------------------------------------------------------------
+def test_output_buffers_sharing_memory_with_inputs_are_refused(be, dtype, rng):
+    # The Cython kernels write while they read (and BLAS forbids overlap): these gave silently wrong
+    # results on one backend or the other.
+    X, W, b = _rand(rng, (4, 3), dtype), _rand(rng, (3, 3), dtype), _rand(rng, (3,), dtype)
+    D, A, G = _rand(rng, (4, 3), dtype), np.tanh(_rand(rng, (4, 3), dtype)), _rand(rng, (4, 3), dtype)
+    Y = (rng.random((4, 3)) > 0.5).astype(dtype)
+    Zbuf = np.empty((4, 3), dtype)
+    cases = [
+        (lambda: ops.dense_forward(X, W, b, out=X, backend=be), "out: must not share memory with X"),
+        (lambda: ops.dense_forward(X, W, b, out=Zbuf, Z=Zbuf, activation="gelu", backend=be),
+         "out: must not share memory with Z"),
+        (lambda: ops.delta_backward(D, W, A, out=D[:], activation="tanh", backend=be),
+         "out: must not share memory with delta"),
+        (lambda: ops.delta_backward(D, W, A, out=A, activation="tanh", backend=be),
+         "out: must not share memory with A"),
+        (lambda: ops.gemm(X[:3].copy(), W, W, backend=be), "C: must not share memory with B"),
+        (lambda: ops.weight_gradient(X, D, W, dW=W, l2=0.1, backend=be), "dW: must not share memory with W"),
+        (lambda: ops.backprop_activation(G, A, out=A, activation="tanh", backend=be),
+         "out: must not share memory with A"),
+        (lambda: ops.activation_derivative(A, out=A, activation="tanh", backend=be),
+         "out: must not share memory with A"),
+        (lambda: ops.sigmoid_cross_entropy(X, Y, delta=Y, backend=be), "delta: must not share memory with Y"),
+        # out may be Z itself (in place) but not a shifted view of it
+        (lambda: ops.activation_forward(Zbuf[:2], out=Zbuf[1:], activation="relu", backend=be),
+         r"out: must not share memory with Z \(other than being Z itself\)"),
+    ]
+    for call, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            call()
+
+
+def test_documented_in_place_outputs_still_work(be, dtype, rng):
+    Z, A, G = _rand(rng, (5, 4), dtype), np.tanh(_rand(rng, (5, 4), dtype)), _rand(rng, (5, 4), dtype)
+    for fn, kw in ((ops.softmax, {}), (ops.log_softmax, {}),
+                   (ops.activation_forward, {"activation": "elu", "param": 0.5})):
+        expected = fn(Z, backend=be, **kw)
+        Z2 = Z.copy()
+        assert fn(Z2, out=Z2, backend=be, **kw) is Z2
+        assert_close(Z2, expected, dtype)
+    expected = ops.backprop_activation(G, A, activation="tanh", backend=be)
+    G2 = G.copy()
+    assert_close(ops.backprop_activation(G2, A, out=G2, activation="tanh", backend=be), expected, dtype)
+    labels = np.arange(5) % 4
+    loss, expected = ops.softmax_cross_entropy(Z, labels, backend=be)
+    Z2 = Z.copy()
+    loss2, D = ops.softmax_cross_entropy(Z2, labels, delta=Z2, backend=be)
+    assert D is Z2 and loss2 == pytest.approx(loss)
+    assert_close(D, expected, dtype)
+
+
+def test_empty_batch_gradients_and_steps(dtype, be):
+    A0, D0 = np.zeros((0, 3), dtype), np.zeros((0, 2), dtype)
+    W, b = np.ones((3, 2), dtype), np.ones(2, dtype)
+    dW, db = ops.weight_gradient(A0, D0, W, l2=0.5, backend=be)  # was ZeroDivisionError on numpy
+    np.testing.assert_array_equal(dW, 0.5 * W)
+    np.testing.assert_array_equal(db, np.zeros(2, dtype))
+    np.testing.assert_array_equal(ops.prelu_gamma_gradient(A0, A0, backend=be), np.zeros(3, dtype))
+    assert ops.sgd_weight_update(A0, D0, W, b, 0.1, l2=0.1, backend=be) == (W, b)
+    np.testing.assert_array_equal(W, np.ones((3, 2), dtype))
+    with pytest.raises(ValueError, match="shapes do not chain"):
+        ops.sgd_weight_update(A0, np.zeros((0, 5), dtype), W, b, 0.1, backend=be)
+    with pytest.raises(TypeError, match="W: dtype"):
+        ops.sgd_weight_update(A0, D0, W.astype(np.float16), b, 0.1, backend=be)
+
+
+def test_activation_params_checked_alike_on_both_backends(be):
+    Z = np.linspace(-2, 2, 6).reshape(2, 3)
+    for act, param, exc, msg in [
+        ("prelu", 0.2, ValueError, r"prelu needs a slope array of shape \(3,\), got float"),
+        ("prelu", np.ones(2), ValueError, r"prelu needs a slope array of shape \(3,\), got \(2,\)"),
+        ("prelu", None, ValueError, "prelu needs a slope array"),
+        # derivatives are read from A = f(Z): a negative slope / gamma gave f'(z) = 1 for z < 0
+        ("leaky_relu", -0.5, ValueError, "leaky_relu slope must be >= 0"),
+        ("elu", -0.5, ValueError, "elu gamma must be > 0"),
+        ("leaky_relu", np.ones(3), ValueError, "must be a scalar"),
+    ]:
+        for call in (lambda: ops.activation_forward(Z, activation=act, param=param, backend=be),
+                     lambda: ops.activation_derivative(Z, Z, activation=act, param=param, backend=be),
+                     lambda: ops.dense_forward(Z, np.eye(3), np.zeros(3), activation=act, param=param,
+                                               backend=be)):
+            with pytest.raises(exc, match=msg):
+                call()
+
+
+def test_adam_step_number_must_be_an_integer(be):
+    def step(t):
+        p, g, m, v = np.ones(3), np.full(3, 0.5), np.full(3, 0.1), np.full(3, 0.2)
+        return ops.adam_update(p, g, m, v, lr=0.1, t=t, backend=be)
+    with pytest.raises(TypeError, match="t: the Adam step number must be an integer"):
+        step(1.5)  # was beta**1.5 on numpy, beta**1 on Cython
+    np.testing.assert_array_equal(step(2.0), step(2))
+    np.testing.assert_array_equal(step(np.int64(2)), step(2))
+
+
+def test_arguments_are_named_on_the_numpy_backend_too(be):
+    with pytest.raises(ValueError, match=r"velocity: shape \(4,\) does not match param \(3,\)"):
+        ops.momentum_update(np.ones(3), np.ones(3), np.ones(4), 0.1, backend=be)
+    with pytest.raises(TypeError, match="param: expected a numpy array, got list"):
+        ops.sgd_update([1.0], np.ones(1), 0.1, backend=be)
+    with pytest.raises(TypeError, match="sample_weight: expected a numpy array, got list"):
+        ops.softmax_cross_entropy(np.zeros((2, 3)), [0, 1], sample_weight=[1.0, 1.0], backend=be)
+    for fn in (ops.softmax, ops.log_softmax):
+        with pytest.raises(ValueError, match=r"out: shape \(2, 2\) does not match Z \(2, 3\)"):
+            fn(np.zeros((2, 3)), out=np.zeros((2, 2)), backend=be)

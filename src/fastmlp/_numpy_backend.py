@@ -232,7 +232,7 @@ def weight_gradient(A_prev, delta, W, dW, db, l2=0.0, scale=None):
             or db.shape != (W.shape[1],):
         raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, dW {dW.shape}, "
                          f"db {db.shape}: shapes do not chain")
-    s = W.dtype.type(1.0 / n if scale is None else scale)
+    s = W.dtype.type((1.0 / n if n else 0.0) if scale is None else scale)
     np.matmul(A_prev.T, delta, out=dW)
     dW *= s
     if l2:
@@ -247,7 +247,7 @@ def prelu_gamma_gradient(G, Z, out, scale=None):
     _check_same_dtype(G=G, Z=Z, out=out)
     if G.shape != Z.shape or out.shape != (G.shape[1],):
         raise ValueError(f"G {G.shape}, Z {Z.shape}, out {out.shape}: shapes do not match")
-    s = G.dtype.type(1.0 / G.shape[0] if scale is None else scale)
+    s = G.dtype.type((1.0 / G.shape[0] if G.shape[0] else 0.0) if scale is None else scale)
     np.sum(G * np.minimum(Z, G.dtype.type(0)), axis=0, out=out)
     out *= s
     return out
@@ -261,6 +261,8 @@ def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0):
     if W.shape != (A_prev.shape[1], delta.shape[1]) or b.shape != (W.shape[1],) or delta.shape[0] != n:
         raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, b {b.shape}: "
                          "shapes do not chain")
+    if n == 0:  # no rows, no step (as the Cython kernel)
+        return W, b
     dt = W.dtype.type
     g = A_prev.T @ delta
     if l2:

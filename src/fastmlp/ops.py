@@ -13,10 +13,13 @@ Conventions (those of the kernels):
   them C-contiguous, and output buffers writeable. Mismatches raise ``TypeError``/``ValueError`` naming the
   argument;
 * output buffers (``out``, ``C``, ``dW``/``db``, ``delta``) may be passed to reuse memory; left as
-  ``None`` a result of the right shape and dtype is allocated and returned;
+  ``None`` a result of the right shape and dtype is allocated and returned. A buffer must not share
+  memory with the inputs it is computed from (``ValueError``), except that an elementwise or row-wise
+  result may be written over its own input where a function says so (``out`` may be ``Z``);
 * activations by name: identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu,
-  silu, softsign, hardtanh, and softmax (forward only); ``param`` is the leaky_relu slope (default 0.01),
-  the elu gamma (default 1.0), or the per-unit PReLU slopes, an array of shape ``(fan_out,)``.
+  silu, softsign, hardtanh, and softmax (forward only); ``param`` is the leaky_relu slope (default 0.01,
+  >= 0), the elu gamma (default 1.0, > 0), or the per-unit PReLU slopes, an array of shape ``(fan_out,)``
+  (the derivatives of leaky_relu and elu are read from ``A = f(Z)``, which needs those signs).
 
 A two-layer network trained by another library's loop::
 
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._netspec import ACTIVATION_CODES, ACTIVATIONS, ALIASES, Optimizer
+from ._netspec import ACTIVATION_CODES, ACTIVATIONS, ALIASES, Optimizer, canonical_activation
 from .backend import get_backend, set_backend, use_backend
 
 __all__ = [
@@ -92,19 +95,73 @@ def _like(a, name, ndim=2):
 
 
 def _flat(**arrays):
-    """1-D views of same-shaped C-contiguous arrays of any shape (so a weight matrix updates in place
-    through its flat view); 1-D arrays and non-arrays go to the kernel as they are, for it to judge."""
+    """1-D views of same-shaped, same-dtype arrays of any shape (so a weight matrix updates in place
+    through its flat view; arrays of other than 1-D must be C-contiguous for that); 1-D arrays go to the
+    kernel as they are."""
     items = list(arrays.items())
     name0, a0 = items[0]
-    if not any(isinstance(a, np.ndarray) and a.ndim != 1 for _, a in items):
-        return [a for _, a in items]
     for name, a in items:
         _float_array(a, name)
         if a.shape != a0.shape:
             raise ValueError(f"{name}: shape {a.shape} does not match {name0} {a0.shape}")
+        if a.dtype != a0.dtype:
+            raise TypeError(f"{name}: dtype {a.dtype} does not match {name0} dtype {a0.dtype}")
+    if all(a.ndim == 1 for _, a in items):
+        return [a for _, a in items]
+    for name, a in items:
         if not a.flags.c_contiguous:
             raise ValueError(f"{name}: array must be C-contiguous")
     return [a.reshape(-1) for _, a in items]
+
+
+def _overlap(out, out_name, **inputs):
+    """Refuse an output buffer that shares memory with an input it is computed from (the Cython kernels
+    write while they read, and BLAS forbids it; results would be silently wrong)."""
+    if not isinstance(out, np.ndarray):
+        return
+    for name, a in inputs.items():
+        if isinstance(a, np.ndarray) and _shares(out, a):
+            raise ValueError(f"{out_name}: must not share memory with {name}")
+
+
+def _shares(a, b):
+    # the bounds test first: cheap, and it settles the usual case of separate buffers
+    return np.may_share_memory(a, b) and np.shares_memory(a, b)
+
+
+def _same_view(a, b):
+    """True when ``a`` and ``b`` view exactly the same elements (an elementwise op may then run in place)."""
+    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+            and a.strides == b.strides and a.dtype == b.dtype
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _overlap_unless_same(out, out_name, name, a):
+    """Like _overlap for one input that ``out`` may also be exactly (in place), but not partly overlap."""
+    if out is not a and isinstance(out, np.ndarray) and isinstance(a, np.ndarray) and _shares(out, a) \
+            and not _same_view(out, a):
+        raise ValueError(f"{out_name}: must not share memory with {name} (other than being {name} itself)")
+
+
+_ACT_RULES = {"leaky_relu": ("slope", lambda p: p >= 0, ">= 0"), "elu": ("gamma", lambda p: p > 0, "> 0")}
+
+
+def _check_param(activation, param, m):
+    """The activation's ``param`` checked the same way on both backends: PReLU slopes an array of shape
+    ``(m,)``; the leaky_relu slope >= 0 and the elu gamma > 0 (their derivatives are read from the output
+    ``A = f(Z)``, which is only possible for those). Returns the canonical activation name."""
+    act = canonical_activation(activation)
+    if act == "prelu":
+        if not isinstance(param, np.ndarray) or param.shape != (m,):
+            got = param.shape if isinstance(param, np.ndarray) else type(param).__name__
+            raise ValueError(f"param: prelu needs a slope array of shape ({m},), got {got}")
+    elif act in _ACT_RULES and param is not None:
+        what, ok, rule = _ACT_RULES[act]
+        if isinstance(param, np.ndarray) and param.size != 1:
+            raise ValueError(f"param: the {act} {what} must be a scalar, got an array of shape {param.shape}")
+        if not ok(float(param)):
+            raise ValueError(f"param: the {act} {what} must be {rule}, got {float(param)}")
+    return act
 
 
 def _labels(labels):
@@ -130,6 +187,9 @@ def activation_forward(Z, out=None, activation=_REQUIRED, param=None, *, backend
     activation = _need(activation, "activation", "activation_forward")
     if out is None:
         out = _like(Z, "Z")
+    else:
+        _overlap_unless_same(out, "out", "Z", Z)
+    _check_param(activation, param, _dim(_float_array(Z, "Z"), "Z", 2)[1])
     return get_backend(backend).activation_forward(Z, out, activation, param)
 
 
@@ -140,6 +200,9 @@ def activation_derivative(A, Z=None, out=None, activation=_REQUIRED, param=None,
     activation = _need(activation, "activation", "activation_derivative")
     if out is None:
         out = _like(A, "A")
+    else:
+        _overlap(out, "out", A=A, Z=Z)
+    _check_param(activation, param, _dim(_float_array(A, "A"), "A", 2)[1])
     return get_backend(backend).activation_derivative(A, Z, out, activation, param)
 
 
@@ -149,20 +212,34 @@ def backprop_activation(G, A, Z=None, out=None, activation=_REQUIRED, param=None
     activation = _need(activation, "activation", "backprop_activation")
     if out is None:
         out = _like(G, "G")
+    else:
+        _overlap_unless_same(out, "out", "G", G)
+        _overlap(out, "out", A=A, Z=Z)
+    _check_param(activation, param, _dim(_float_array(A, "A"), "A", 2)[1])
     return get_backend(backend).backprop_activation(G, A, Z, out, activation, param)
+
+
+def _out_like(Z, out):
+    """``out`` for a row-wise op on ``Z``: allocated when None, else checked to match ``Z``'s shape and to
+    be ``Z`` itself or not to overlap it."""
+    if out is None:
+        return _like(Z, "Z")
+    _dim(_float_array(Z, "Z"), "Z", 2)
+    if isinstance(out, np.ndarray) and out.shape != Z.shape:
+        raise ValueError(f"out: shape {out.shape} does not match Z {Z.shape}")
+    _overlap_unless_same(out, "out", "Z", Z)
+    return out
 
 
 def softmax(Z, out=None, *, backend=None):
     """Row-wise ``out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i])``; ``out`` may be ``Z``."""
-    if out is None:
-        out = _like(Z, "Z")
+    out = _out_like(Z, out)
     return get_backend(backend).softmax(Z, out)
 
 
 def log_softmax(Z, out=None, *, backend=None):
     """Row-wise ``out[i] = Z[i] − max Z[i] − log Σ_j exp(Z[i, j] − max Z[i])`` (stable for any Z)."""
-    if out is None:
-        out = _like(Z, "Z")
+    out = _out_like(Z, out)
     return get_backend(backend).log_softmax(Z, out)
 
 
@@ -176,6 +253,8 @@ def gemm(A, B, C=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, *, bac
         ra, ca = _dim(_float_array(A, "A"), "A", 2)
         rb, cb = _dim(_float_array(B, "B"), "B", 2)
         C = np.zeros((ca if trans_a else ra, rb if trans_b else cb), dtype=A.dtype)
+    else:
+        _overlap(C, "C", A=A, B=B)
     return get_backend(backend).gemm(A, B, C, alpha, beta, trans_a, trans_b)
 
 
@@ -188,6 +267,9 @@ def dense_forward(X, W, b, out=None, activation="identity", param=None, Z=None, 
         n, _ = _dim(_float_array(X, "X"), "X", 2)
         _, m = _dim(_float_array(W, "W"), "W", 2)
         out = np.empty((n, m), dtype=X.dtype)
+    _overlap(out, "out", X=X, W=W, b=b, Z=Z)
+    _overlap(Z, "Z", X=X, W=W, b=b)
+    _check_param(activation, param, _dim(_float_array(W, "W"), "W", 2)[1])
     return get_backend(backend).dense_forward(X, W, b, out, activation, param, Z)
 
 
@@ -202,6 +284,8 @@ def delta_backward(delta, W, A, Z=None, out=None, activation=_REQUIRED, param=No
     activation = _need(activation, "activation", "delta_backward")
     if out is None:
         out = _like(A, "A")
+    _overlap(out, "out", delta=delta, W=W, A=A, Z=Z)
+    _check_param(activation, param, _dim(_float_array(A, "A"), "A", 2)[1])
     return get_backend(backend).delta_backward(delta, W, A, Z, out, activation, param)
 
 
@@ -215,6 +299,8 @@ def weight_gradient(A_prev, delta, W, dW=None, db=None, l2=0.0, scale=None, *, b
     if db is None:
         _, m = _dim(_float_array(W, "W"), "W", 2)
         db = np.empty(m, dtype=W.dtype)
+    _overlap(dW, "dW", A_prev=A_prev, delta=delta, W=W, db=db)
+    _overlap(db, "db", A_prev=A_prev, delta=delta, W=W)
     return get_backend(backend).weight_gradient(A_prev, delta, W, dW, db, l2, scale)
 
 
@@ -224,6 +310,7 @@ def prelu_gamma_gradient(G, Z, out=None, scale=None, *, backend=None):
     if out is None:
         _, m = _dim(_float_array(G, "G"), "G", 2)
         out = np.empty(m, dtype=G.dtype)
+    _overlap(out, "out", G=G, Z=Z)
     return get_backend(backend).prelu_gamma_gradient(G, Z, out, scale)
 
 
@@ -231,12 +318,19 @@ def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0, *, backend=None):
     """Plain SGD step of one layer straight from its error term, in place:
     ``W ← (1 − lr·l2) W − (lr/n) A_prevᵀ δ`` and ``b ← b − (lr/n) Σ_rows δ`` (one GEMM on the Cython
     backend, no gradient buffer). Returns ``(W, b)``."""
+    _overlap(W, "W", A_prev=A_prev, delta=delta, b=b)
+    _overlap(b, "b", A_prev=A_prev, delta=delta)
     return get_backend(backend).sgd_weight_update(A_prev, delta, W, b, lr, l2)
 
 
 # ----------------------------------------------------------------------------------------------------
 # Losses: (mean loss, per-row error term δ_i = ∂L_i/∂input)
 # ----------------------------------------------------------------------------------------------------
+def _weights(sample_weight):
+    if sample_weight is not None:
+        _dim(_float_array(sample_weight, "sample_weight"), "sample_weight", 1)
+
+
 def softmax_cross_entropy(Z, labels, delta=None, sample_weight=None, *, backend=None):
     """Fused softmax + cross-entropy from the logits ``Z (n, C)`` and integer ``labels (n,)`` in
     ``[0, C)``: ``L_i = logsumexp(Z_i) − Z_i[y_i]`` and ``δ_i = softmax(Z_i) − onehot(y_i)`` (scaled by
@@ -244,6 +338,9 @@ def softmax_cross_entropy(Z, labels, delta=None, sample_weight=None, *, backend=
     ``Z``. Returns ``(mean_i L_i, delta)``."""
     if delta is None:
         delta = _like(Z, "Z")
+    else:
+        _overlap_unless_same(delta, "delta", "Z", Z)
+    _weights(sample_weight)
     loss = get_backend(backend).softmax_cross_entropy(Z, _labels(labels), delta, sample_weight)
     return loss, delta
 
@@ -254,6 +351,10 @@ def sigmoid_cross_entropy(Z, Y, delta=None, sample_weight=None, *, backend=None)
     Returns ``(mean_i L_i, delta)``."""
     if delta is None:
         delta = _like(Z, "Z")
+    else:
+        _overlap_unless_same(delta, "delta", "Z", Z)
+        _overlap(delta, "delta", Y=Y)
+    _weights(sample_weight)
     loss = get_backend(backend).sigmoid_cross_entropy(Z, Y, delta, sample_weight)
     return loss, delta
 
@@ -264,6 +365,10 @@ def squared_error(Yhat, Y, delta=None, sample_weight=None, *, backend=None):
     ``(mean_i L_i, delta)``."""
     if delta is None:
         delta = _like(Yhat, "Yhat")
+    else:
+        _overlap_unless_same(delta, "delta", "Yhat", Yhat)
+        _overlap_unless_same(delta, "delta", "Y", Y)
+    _weights(sample_weight)
     loss = get_backend(backend).squared_error(Yhat, Y, delta, sample_weight)
     return loss, delta
 
@@ -288,10 +393,14 @@ def momentum_update(param, grad, velocity, lr, momentum=0.9, nesterov=False, *, 
 
 def adam_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, t=_REQUIRED, *,
                 backend=None):
-    """Adam step number ``t`` (1 for the first step): ``m ← β1 m + (1−β1) g``; ``v ← β2 v + (1−β2) g²``;
+    """Adam step number ``t`` (an integer, 1 for the first step): ``m ← β1 m + (1−β1) g``; ``v ← β2 v + (1−β2) g²``;
     ``param ← param − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``; in place
     (``m`` and ``v`` start at zeros). Returns ``param``."""
     t = _need(t, "t", "adam_update")
+    if isinstance(t, (float, np.floating)) and t == int(t):
+        t = int(t)
+    if not isinstance(t, (int, np.integer)):
+        raise TypeError(f"t: the Adam step number must be an integer, got {t!r}")
     get_backend(backend).adam_update(*_flat(param=param, grad=grad, m=m, v=v), lr, beta1, beta2, eps, t)
     return param
 
