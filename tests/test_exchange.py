@@ -185,6 +185,40 @@ def test_from_torch_names_what_it_cannot_read():
         exchange.to_torch("not a model")
 
 
+def test_from_torch_refuses_what_only_looks_readable():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class ScaledLinear(nn.Linear):  # a Linear whose forward() is not Linear's
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    class Residual(nn.Sequential):  # a Sequential whose forward() is not a chain
+        def forward(self, x):
+            return x + super().forward(x)
+
+    cases = [
+        (nn.Sequential(ScaledLinear(3, 3), nn.ReLU()),
+         "ScaledLinear at index 0 is not supported: it subclasses Linear with its own forward"),
+        (nn.Sequential(nn.Linear(3, 3), Residual(nn.Linear(3, 3), nn.Tanh())),
+         "Residual at index 1 is not supported: it subclasses nn.Sequential with its own forward"),
+        (nn.Sequential(nn.PReLU(3), nn.Linear(3, 2)), "PReLU at index 0 is not supported here"),
+    ]
+    for net, msg in cases:
+        with pytest.raises(UnsupportedLayerError, match=msg):
+            exchange.from_torch(net)
+    with pytest.raises(TypeError, match="Residual subclasses nn.Sequential with its own forward"):
+        exchange.from_torch(Residual(nn.Linear(3, 3)))
+    with pytest.raises(ValueError, match="LazyLinear at index 0 is not initialized"):
+        exchange.from_torch(nn.Sequential(nn.LazyLinear(2)))
+    # output= names the activation of a module that ends with its Linear; a different slope is an error
+    net = nn.Sequential(nn.Linear(3, 2), nn.LeakyReLU(0.3))
+    with pytest.raises(ValueError, match="output: the module already ends with LeakyReLU at index 1"):
+        exchange.from_torch(net, output=("leaky_relu", 0.1))
+    assert exchange.from_torch(net, output=("leaky_relu", 0.3)).spec.params == (0.3,)
+    assert exchange.from_torch(net, output="leaky_relu").spec.params == (0.3,)
+
+
 # ----------------------------------------------------------------------------------------------------
 # ONNX
 # ----------------------------------------------------------------------------------------------------
@@ -248,6 +282,11 @@ def test_onnx_logits_metadata_and_file(tmp_path, dtype):
     np.testing.assert_array_equal(model.classes_[logits.argmax(1)], model.predict(X))
     with pytest.raises(ValueError, match="opset: need 13 or newer"):
         exchange.to_onnx(model, opset=11)
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(ValueError, match=f"opset: {newest + 1} is newer than this onnx"):
+        exchange.to_onnx(model, opset=newest + 1)  # was accepted by the checker, refused by onnxruntime
+    with pytest.raises(ValueError, match="input_name and output_name must differ"):
+        exchange.to_onnx(model, input_name="X", output_name="X")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -164,13 +164,19 @@ def _torch_activation(nn, torch, name, param, gamma, fan_out, tdtype):
     raise AssertionError(f"no PyTorch module for activation {name!r}")  # pragma: no cover
 
 
+def _own_forward(m, base):
+    """True when ``m`` (an instance of ``base``) is a subclass that overrides ``forward``: it may compute
+    anything, so it is not read as a ``base``."""
+    return type(m).forward is not base.forward
+
+
 def _flatten_modules(module, prefix=""):
     """(index, module) pairs of a Sequential (nested Sequentials flattened, indices dotted: '2.1')."""
     import torch.nn as nn
     out = []
     for key, child in module.named_children():
         name = f"{prefix}{key}"
-        if isinstance(child, nn.Sequential):
+        if isinstance(child, nn.Sequential) and not _own_forward(child, nn.Sequential):
             out.extend(_flatten_modules(child, name + "."))
         else:
             out.append((name, child))
@@ -195,6 +201,8 @@ def _torch_act_of(nn, m, where, fan_out):
                                         "(alpha must be > 0)")
         return "elu", float(m.alpha), None
     if kind is nn.PReLU:
+        if fan_out is None:  # before any Linear: the caller refuses it
+            return "prelu", 0.25, None
         w = m.weight.detach().cpu().double().numpy().ravel()
         if w.size not in (1, fan_out):
             raise UnsupportedLayerError(f"PReLU at index {where} has {w.size} slopes for {fan_out} units")
@@ -230,7 +238,8 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     """A FastMLP equal to ``module``, a ``torch.nn.Sequential`` of ``Linear`` layers each optionally
     followed by one activation (those ``to_torch`` writes; ``Dropout`` and ``Identity`` are skipped,
     as in eval mode; nested Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
-    naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``.
+    naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``, and so does a subclass
+    of ``Linear`` or ``Sequential`` that overrides ``forward()`` (it may compute anything).
 
     The output activation is the module after the last ``Linear``: ``Softmax`` makes a softmax classifier
     (cross-entropy), ``Sigmoid`` a sigmoid classifier (binary cross-entropy), another activation or none
@@ -240,11 +249,14 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     ``0..C-1``). ``dtype`` defaults to the module's (float64 stays float64, anything else float32)."""
     torch = _import("torch", "torch")
     nn = torch.nn
-    if isinstance(module, nn.Sequential):
+    if isinstance(module, nn.Sequential) and not _own_forward(module, nn.Sequential):
         items = _flatten_modules(module)
     elif isinstance(module, nn.ModuleList):
         items = [(str(i), m) for i, m in enumerate(module)]
     elif isinstance(module, nn.Module):
+        if isinstance(module, nn.Sequential):
+            raise TypeError(f"module: {type(module).__name__} subclasses nn.Sequential with its own "
+                            "forward(), which cannot be read; rebuild it as a plain nn.Sequential")
         raise TypeError(f"module: expected an nn.Sequential of Linear layers and activations, got "
                         f"{type(module).__name__} (its forward() cannot be read; rebuild it as "
                         "nn.Sequential)")
@@ -254,7 +266,16 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     sizes, Ws, bs = [], [], []
     acts = []          # per Linear: (name, param, gamma, "Module at index i") of its activation, or None
     for where, m in items:
+        if isinstance(m, nn.Sequential):  # nested, with its own forward() (_flatten_modules kept it)
+            raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported: it "
+                                        "subclasses nn.Sequential with its own forward()")
         if isinstance(m, nn.Linear):
+            if _own_forward(m, nn.Linear):
+                raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported: it "
+                                            "subclasses Linear with its own forward()")
+            if isinstance(m.weight, nn.parameter.UninitializedParameter):
+                raise ValueError(f"{type(m).__name__} at index {where} is not initialized (a lazy module): "
+                                 "run the network on a batch first")
             if Ws and m.in_features != sizes[-1]:
                 raise ValueError(f"Linear at index {where}: in_features={m.in_features} does not match the "
                                  f"previous Linear's out_features={sizes[-1]}")
@@ -273,7 +294,7 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
             continue
         if type(m) in (nn.Dropout, nn.Identity, nn.AlphaDropout):
             continue
-        act = _torch_act_of(nn, m, where, sizes[-1] if sizes else 0)
+        act = _torch_act_of(nn, m, where, sizes[-1] if sizes else None)
         if act is None:
             raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported "
                                         f"(supported: {_TORCH_SUPPORTED})")
@@ -296,7 +317,8 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
         if final is None:
             gamma = np.full(sizes[-1], param) if name == "prelu" else None
             final = (name, param, gamma, "output")
-        elif final[0] != name:
+        elif final[0] != name or (isinstance(output, (tuple, list)) and name in ("leaky_relu", "elu")
+                                  and final[1] != param):
             raise ValueError(f"output: the module already ends with {final[3]}; output={output!r} is only "
                              "for a module that ends with its Linear layer (logits)")
     if final is None:
@@ -424,6 +446,11 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
     if opset < 13:
         raise ValueError(f"opset: need 13 or newer (Softmax over the last axis, Clip bounds as inputs), "
                          f"got {opset}")
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise ValueError(f"opset: {opset} is newer than this onnx {onnx.__version__} knows (up to {newest})")
+    if input_name == output_name:
+        raise ValueError(f"input_name and output_name must differ, both are {input_name!r}")
     g = _Graph(helper, numpy_helper, dtype)
     Ws, bs, gs = model.weights, model.biases, model.slopes
     x = input_name
