@@ -207,6 +207,11 @@ def test_poisson_loss_matches_sklearn_and_a_glm():
     np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-7)
     with pytest.raises(ValueError, match="negative"):
         FastMLPRegressor(loss="poisson").fit(X, y - 5.0)
+    # a minibatch of zero-weight rows contributes nothing (as for squared error), rather than dividing by 0
+    sw = np.r_[np.zeros(40), np.ones(60)]
+    est = FastMLPRegressor(loss="poisson", hidden_layer_sizes=(3,), solver="sgd", batch_size=20, shuffle=False,
+                           max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
+    assert np.isfinite(est.loss_curve_).all()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -325,6 +330,27 @@ def test_float32_stays_float32(kind, solver):
     assert forced.coefs_[0].dtype == np.float32 and forced.transform(X.astype(np.float64)).dtype == np.float32
 
 
+def test_continuing_in_another_dtype_is_a_clear_error():
+    """Setting ``dtype`` after fitting, then continuing (warm_start / partial_fit), names the parameter
+    instead of failing in the kernels on mismatched arrays."""
+    X, y = _data("regression", n=40)
+    est = FastMLPRegressor(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit(X.astype(np.float32), y)
+    est.set_params(dtype=np.float64)
+    with pytest.raises(ValueError, match="dtype: the model was trained in float32"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match="dtype"):
+        est.partial_fit(X, y)
+    est.set_params(dtype=np.float32)  # the model's own dtype: fine
+    assert est.partial_fit(X, y).coefs_[0].dtype == np.float32
+    assert est.set_params(dtype=np.float64, warm_start=False).fit(X, y).coefs_[0].dtype == np.float64
+
+
+def test_transformers_preserve_float32_tag():
+    from sklearn.utils import get_tags
+    for est in (FastMLPClassifier(), FastMLPRegressor()):
+        assert get_tags(est).transformer_tags.preserves_dtype == ["float64", "float32"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Targets: binary, multiclass, multilabel, multi-output; partial_fit; warm_start
 # ---------------------------------------------------------------------------------------------------------
@@ -386,6 +412,17 @@ def test_warm_start_continues():
     est.set_params(hidden_layer_sizes=(9,))
     with pytest.raises(ValueError, match="warm_start"):
         est.fit(X, y)
+
+
+def test_warm_start_without_early_stopping_after_early_stopping():
+    """best_loss_ is None after an early-stopping fit; a warm-started fit without early stopping tracks the
+    training loss from there (was: TypeError comparing None)."""
+    X, y = _data("regression", n=60)
+    est = FastMLPRegressor(hidden_layer_sizes=(4,), max_iter=3, warm_start=True, early_stopping=True,
+                           random_state=0).fit(X, y)
+    assert est.best_loss_ is None
+    est.set_params(early_stopping=False).fit(X, y)
+    assert est.n_iter_ == 3 and est.best_loss_ == min(est.loss_curve_[-3:])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -463,6 +500,8 @@ def test_validation_data_and_loss_curve():
         FastMLPClassifier(max_iter=2).fit(Xtr, ytr, validation_data=(Xv, yv + 10))
     with pytest.raises(ValueError, match="validation_data"):
         FastMLPClassifier(max_iter=2, solver="lbfgs").fit(Xtr, ytr, validation_data=(Xv, yv))
+    with pytest.raises(ValueError, match="validation_data: the validation sample weights are all zero"):
+        FastMLPClassifier(max_iter=2).fit(Xtr, ytr, validation_data=(Xv, yv, np.zeros(len(yv))))
 
 
 def test_verbose_and_convergence_warning(capsys):

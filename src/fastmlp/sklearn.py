@@ -222,11 +222,15 @@ class _BaseFastMLP(BaseEstimator):
         get_backend(self.backend)
 
     def _input_dtype(self, fitting_first):
+        if not fitting_first:  # continuing (warm_start, partial_fit): the model's dtype
+            model = self._theta.dtype.type
+            if self.dtype is not None and check_dtype(self.dtype) is not model:
+                raise ValueError(f"dtype: the model was trained in {np.dtype(model).name}, not "
+                                 f"{np.dtype(self.dtype).name}; fit with warm_start=False to change it")
+            return model
         if self.dtype is not None:
             return check_dtype(self.dtype)
-        if fitting_first:
-            return (np.float64, np.float32)
-        return self._theta.dtype.type
+        return (np.float64, np.float32)
 
     def _validate(self, X, y="no_validation", reset=True, dtype=None, **kwargs):
         """scikit-learn's validation (its messages, n_features_in_, feature_names_in_); X comes back as a
@@ -447,6 +451,10 @@ class _BaseFastMLP(BaseEstimator):
                    None if sw is None else sw[val_idx])
         if early_stopping and self._best_theta is None:
             self._best_theta = self._theta.copy()
+        if not early_stopping and self.best_loss_ is None:  # warm start after fitting with early stopping
+            self.best_loss_ = np.inf
+        if val is not None and val[3] is not None and not val[3].sum() > 0:
+            raise ValueError("sample_weight: the weights of the early-stopping validation split are all zero")
         if val is not None:
             if self.validation_loss_curve_ is None:
                 self.validation_loss_curve_ = []
@@ -627,6 +635,8 @@ class _BaseFastMLP(BaseEstimator):
         swv = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             swv = check_sample_weight(validation_data[2], Xv.shape[0], dtype)
+            if not swv.sum() > 0:
+                raise ValueError("validation_data: the validation sample weights are all zero")
         return Xv, Yv, yv_labels, swv
 
     # ----------------------------------------------------------------------------------------------
@@ -768,6 +778,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     # ----------------------------------------------------------------------------------------------
@@ -955,6 +966,7 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def _check_params(self):
@@ -1082,6 +1094,10 @@ def _poisson_step_targets(Z, Y, sw):
     """(mean half Poisson deviance summed over outputs, the identity-network targets z − exp(z) + y)."""
     with np.errstate(over="ignore", invalid="ignore"):
         mu = np.exp(Z)
-        dev = float(np.average(xlogy(Y, Y) - Y * Z - Y + mu, weights=sw, axis=0).sum())
+        per_elem = xlogy(Y, Y) - Y * Z - Y + mu
+        if sw is not None and not sw.sum() > 0:  # a batch of zero-weight rows contributes nothing
+            dev = 0.0
+        else:
+            dev = float(np.average(per_elem, weights=sw, axis=0).sum())
         Yp = np.ascontiguousarray(Z - mu + Y, dtype=Z.dtype)
     return dev, Yp
