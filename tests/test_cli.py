@@ -327,6 +327,8 @@ def files(tmp_path):
     write_csv(tmp_path / "good.csv", ["a", "b", "label"], X, y)
     (tmp_path / "letters.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n")
     (tmp_path / "ragged.csv").write_text("a,b,label\n1,2,0\n3,1\n")
+    (tmp_path / "commented.csv").write_text("a,b,label\n# a note\n\n1,2,0\n3,x,1\n")
+    (tmp_path / "commented_ragged.csv").write_text("# a note\na,b,label\n\n1,2,0\n3,1\n")
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header_only.csv").write_text("a,b,label\n")
     (tmp_path / "nan.csv").write_text("a,b,label\n1,nan,0\n2,3,1\n")
@@ -365,6 +367,10 @@ USAGE_ERRORS = [
     (["plot", "curves"], "the following arguments are required: model"),
     (["bench", "--layers", "10"], "argument --layers: expected at least an input and an output size"),
     (["demo", "--dataset", "digits"], "argument --dataset: invalid choice"),
+    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
+    (["demo", "--seed", "-5"], "argument --seed: expected an integer >= 0, got '-5'"),
+    (["train", "--activation", "relu:0.1"], "argument --activation: relu takes no parameter"),
+    (["train", "--activation", "leaky_relu:abc"], "argument --activation: expected NAME:NUMBER"),
 ]
 
 
@@ -382,6 +388,9 @@ BAD_INPUT = [
     (["train", "sub"], "data: sub is a directory"),
     (["train", "letters.csv"], "data: letters.csv row 3, 'b': 'oops' is not a number"),
     (["train", "ragged.csv"], "data: ragged.csv row 3 has 2 columns, expected 3"),
+    # Rows are the lines of the file, counting the blank and comment lines skipped.
+    (["train", "commented.csv"], "data: commented.csv row 5, 'b': 'x' is not a number"),
+    (["train", "commented_ragged.csv"], "data: commented_ragged.csv row 5 has 2 columns, expected 3"),
     (["train", "empty.csv"], "data: empty.csv has no data rows"),
     (["train", "header_only.csv"], "data: header_only.csv has a header but no data rows"),
     (["train", "nan.csv"], "data: nan.csv row 2, 'b': missing or non-finite value"),
@@ -404,6 +413,13 @@ BAD_INPUT = [
      "lr: training diverged at epoch 1"),
     (["train", "--dataset", "xor", "-o", "nowhere/m.npz"], "--out: directory"),
     (["train", "--dataset", "xor", "-o", "sub"], "--out: sub is a directory"),
+    (["train", "--dataset", "xor", "-o", ""], "--out: empty path"),
+    (["train", "--dataset", "xor", "-o", "new.npz", "--plot", "good.csv"],
+     "--plot: good.csv exists and is not a directory"),
+    (["train", "good.csv", "-o", "good.csv"], "--out: good.csv is the input file good.csv"),
+    (["predict", "model.npz", "good.csv", "-o", "good.csv"], "--out: good.csv is the input file good.csv"),
+    (["predict", "model.npz", "good.csv", "-o", "./model.npz"], "--out: ./model.npz is the input file"),
+    (["demo", "--plot", "good.csv"], "--plot: good.csv exists and is not a directory"),
     (["predict", "missing.npz", "good.csv"], "model: no such file: missing.npz"),
     (["predict", "good.csv", "good.csv"], "model: good.csv is not a fastmlp model"),
     (["predict", "no_y.npz", "good.csv"], "model: no_y.npz is not a fastmlp model (missing theta/meta)"),
@@ -432,6 +448,51 @@ def test_bad_input_in_process(args, message, files, capsys, monkeypatch):
     assert len(err.strip().splitlines()) == 1, err
     assert message in err, err
     assert "Traceback" not in err + out
+
+
+def test_refused_outputs_are_refused_before_any_work(files, capsys, monkeypatch):
+    """--plot on a file, or --out on an input: nothing trained, nothing written, the inputs intact."""
+    monkeypatch.chdir(files)
+    before = {p: (files / p).read_bytes() for p in ("good.csv", "model.npz")}
+    assert main(["train", "good.csv", "--plot", "good.csv", "-o", "new.npz"]) == 1
+    assert main(["train", "good.csv", "-o", "good.csv"]) == 1
+    assert main(["predict", "model.npz", "good.csv", "-o", "model.npz"]) == 1
+    assert not (files / "new.npz").exists()
+    assert {p: (files / p).read_bytes() for p in before} == before
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(": error: --" in e for e in err), err
+
+
+def test_headerless_csv_with_text_labels_keeps_its_first_row(tmp_path):
+    """A first row with a text label but numeric features is data, not a header."""
+    from fastmlp.cli import read_data
+    (tmp_path / "iris.csv").write_text("5.1,3.5,setosa\n7.0,3.2,versicolor\n6.3,3.3,virginica\n")
+    X, y = read_data(str(tmp_path / "iris.csv"))
+    assert X.tolist() == [[5.1, 3.5], [7.0, 3.2], [6.3, 3.3]]
+    assert list(y) == ["setosa", "versicolor", "virginica"]
+    # With a header naming the columns, text labels or not, the first row is the header.
+    for labels in (("a", "b"), ("0", "1")):
+        (tmp_path / "h.csv").write_text(f"f1,f2,species\n1,2,{labels[0]}\n3,4,{labels[1]}\n")
+        X, y = read_data(str(tmp_path / "h.csv"), target="species")
+        assert X.tolist() == [[1, 2], [3, 4]] and [str(v) for v in y] == list(labels)
+    # predict: one prediction per line of the file.
+    FastMLP([2, 3, 3]).fit(X.repeat(2, 0)[:3], np.array(["setosa", "versicolor", "virginica"]), epochs=1,
+                           verbose=False).save(tmp_path / "m.npz")
+    assert main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "iris.csv"), "-q",
+                 "-o", str(tmp_path / "p.csv")]) == 0
+    assert len(read_csv(tmp_path / "p.csv")[1]) == 3
+
+
+def test_plot_without_matplotlib_names_it_before_any_work(tmp_path):
+    """Every plot command says what to install, before loading a model or generating data."""
+    code = ("import sys; sys.modules['matplotlib'] = None; from fastmlp.cli import main\n"
+            "print(main(['plot', 'boundary', 'missing.npz', '--dataset', 'moons']))\n"
+            "print(main(['plot', 'curves', 'missing.npz']))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                       timeout=120)
+    assert r.stdout.split() == ["1", "1"], r.stderr
+    assert r.stderr.splitlines() == [f"fastmlp plot {w}: error: plot: needs matplotlib (pip install "
+                                     "'fastmlp[plot]')" for w in ("boundary", "curves")]
 
 
 def test_errors_as_a_user_sees_them(files):

@@ -150,3 +150,17 @@ def test_pyplot_state_is_left_alone(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False"]
     assert_png(tmp_path / "r.png", 200, 100)
+
+
+def test_every_picture_names_the_missing_matplotlib():
+    """Without matplotlib each function raises the one ImportError with the install hint (the decision
+    boundary used to fail on its own ``import matplotlib.colors`` first)."""
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "import numpy as np; from fastmlp import FastMLP, plotting\n"
+            "m = FastMLP([2, 3, 2]); X = np.zeros((3, 2))\n"
+            "for f in (lambda: plotting.plot_decision_boundary(m, X, path='b.png'),\n"
+            "          lambda: plotting.plot_activation('relu', 'r.png')):\n"
+            "    try:\n        f()\n    except ImportError as exc:\n        print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["plot: needs matplotlib (pip install 'fastmlp[plot]')"] * 2

@@ -71,6 +71,17 @@ def _positive_int(text):
     return v
 
 
+def _seed(text):
+    # numpy's generators take non-negative seeds only.
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
 def _nonneg_float(text):
     try:
         v = float(text)
@@ -122,12 +133,15 @@ def _layers(text):
 
 def _activation(text):
     """``relu`` or ``leaky_relu:0.1`` -> "relu" or ("leaky_relu", 0.1)."""
-    from ._netspec import parse_activation
+    from ._netspec import DEFAULT_PARAM, parse_activation
     name, _, param = text.partition(":")
     try:
         if param:
+            if not _is_number(param):
+                raise ValueError(f"expected NAME:NUMBER, e.g. leaky_relu:0.1, got {text!r}")
             spec = (name, float(param))
-            parse_activation(spec)
+            if parse_activation(spec)[0] not in DEFAULT_PARAM:
+                raise ValueError(f"{name} takes no parameter; only {', '.join(DEFAULT_PARAM)} do")
             return spec
         parse_activation(name)
         return name
@@ -191,9 +205,12 @@ def _read_text_table(path):
         raise CLIError(f"data: {path} is a directory, not a file") from None
     if "\x00" in text[:4096]:
         raise CLIError(f"data: {path} is not a text (CSV) file")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
+    # Blank and comment lines are skipped; errors still name the line of the file (1-based).
+    numbered = [(k, ln) for k, ln in enumerate(text.splitlines(), 1)
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
         raise CLIError(f"data: {path} has no data rows")
+    line_nos, lines = [k for k, _ in numbered], [ln for _, ln in numbered]
     first = lines[0]
     if path.lower().endswith(".tsv") or ("\t" in first and "," not in first):
         delim = "\t"
@@ -203,16 +220,26 @@ def _read_text_table(path):
         delim = ","
     rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delim)]
     header = None
-    if not all(_is_number(c) for c in rows[0]):
-        header, rows = rows[0], rows[1:]
+    if _is_header(rows):
+        header, rows, line_nos = rows[0], rows[1:], line_nos[1:]
     if not rows:
         raise CLIError(f"data: {path} has a header but no data rows")
     width = len(header) if header is not None else len(rows[0])
-    for i, r in enumerate(rows):
+    for r, line in zip(rows, line_nos):
         if len(r) != width:
-            line = i + 1 + (header is not None)
             raise CLIError(f"data: {path} row {line} has {len(r)} columns, expected {width}")
-    return header, rows
+    return header, rows, line_nos
+
+
+def _is_header(rows):
+    """Whether the first row names the columns: every cell of it is text, or some column is numeric below
+    it but not in it. (A headerless file with text labels has text in its first row too.)"""
+    first = [_is_number(c) for c in rows[0]]
+    if not any(first):
+        return True
+    rest = rows[1:]
+    return bool(rest) and any(
+        not num and all(j < len(r) and _is_number(r[j]) for r in rest) for j, num in enumerate(first))
 
 
 def _column_index(target, header, width, path):
@@ -242,7 +269,7 @@ def _parse_labels(values, path, name):
     return np.array(values, dtype=str)
 
 
-def _features(rows, cols, header, path):
+def _features(rows, cols, header, path, line_nos):
     X = np.empty((len(rows), len(cols)), dtype=np.float64)
     for j, c in enumerate(cols):
         for i, r in enumerate(rows):
@@ -250,14 +277,12 @@ def _features(rows, cols, header, path):
                 X[i, j] = float(r[c])
             except ValueError:
                 name = header[c] if header else f"column {c}"
-                line = i + 1 + (header is not None)
-                raise CLIError(f"data: {path} row {line}, {name!r}: {r[c]!r} is not a number "
+                raise CLIError(f"data: {path} row {line_nos[i]}, {name!r}: {r[c]!r} is not a number "
                                "(features must be numeric)") from None
     if not np.isfinite(X).all():
         i, j = np.argwhere(~np.isfinite(X))[0]
         name = header[cols[j]] if header else f"column {cols[j]}"
-        raise CLIError(f"data: {path} row {i + 1 + (header is not None)}, {name!r}: missing or "
-                       "non-finite value")
+        raise CLIError(f"data: {path} row {line_nos[i]}, {name!r}: missing or non-finite value")
     return X
 
 
@@ -307,11 +332,11 @@ def read_data(path, target=None, need_y=True, n_features=None):
     if ext not in (".csv", ".tsv", ".txt", ".dat"):
         raise CLIError(f"data: {path}: unsupported file type {ext or '(none)'!r}; expected .csv, .tsv, "
                        ".txt or .npz")
-    header, rows = _read_text_table(path)
+    header, rows, line_nos = _read_text_table(path)
     width = len(rows[0])
     if target is None and not need_y:
         if n_features is not None and width == n_features:
-            return _features(rows, range(width), header, path), None
+            return _features(rows, range(width), header, path, line_nos), None
         if n_features is not None and width != n_features + 1:
             raise CLIError(f"data: {path} has {width} columns but the model expects {n_features} "
                            f"features (or {n_features + 1} columns with the target last)")
@@ -326,7 +351,7 @@ def read_data(path, target=None, need_y=True, n_features=None):
         raise CLIError(f"data: {path} has no feature columns besides the target")
     name = header[j] if header else f"column {j}"
     y = _parse_labels([r[j] for r in rows], path, name)
-    return _features(rows, cols, header, path), y
+    return _features(rows, cols, header, path, line_nos), y
 
 
 # Sizes/noise that the command line uses when not given: the library default of xor is the four-point
@@ -383,8 +408,11 @@ def _load_model(path, backend="auto"):
         raise CLIError(f"model: {msg}") from None
 
 
-def _check_out(path, option="--out"):
-    """Fail before the work (a long fit) when the output cannot be written where asked."""
+def _check_out(path, option="--out", inputs=()):
+    """Fail before the work (a long fit) when the output cannot be written where asked, or would
+    overwrite one of the ``inputs`` (the data file, the model)."""
+    if not path:
+        raise CLIError(f"{option}: empty path")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CLIError(f"{option}: directory {parent} does not exist")
@@ -392,6 +420,24 @@ def _check_out(path, option="--out"):
         raise CLIError(f"{option}: {path} is a directory; give a file name")
     if not os.access(parent, os.W_OK):
         raise CLIError(f"{option}: cannot write in {parent}")
+    for src in inputs:
+        if src is not None and os.path.exists(path) and os.path.exists(src) and os.path.samefile(path, src):
+            raise CLIError(f"{option}: {path} is the input file {src}; give another name")
+
+
+def _check_dir(path, option):
+    """Like _check_out, for a directory of pictures that is created if needed."""
+    if not path:
+        raise CLIError(f"{option}: empty path")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CLIError(f"{option}: {path} exists and is not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CLIError(f"{option}: cannot create {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK):
+        raise CLIError(f"{option}: cannot write in {existing}")
 
 
 def _metric_name(model):
@@ -489,8 +535,9 @@ def _write_plots(model, X, y, out_dir, say):
 def cmd_train(args):
     from .model import FastMLP
     say = _Printer(args.quiet)
-    _check_out(args.out)
-    if args.plot:
+    _check_out(args.out, inputs=[args.data])
+    if args.plot is not None:
+        _check_dir(args.plot, "--plot")
         _require_plotting()
     X, y, source = _get_data(args, need_y=True)
     output, d_out = _head(y, args.output, args.loss)
@@ -513,7 +560,7 @@ def cmd_train(args):
         summary.append(f"training {metric} {model.score(X, y):.4f}")
     say("; ".join(summary))
     say(f"saved the model to {args.out}")
-    if args.plot:
+    if args.plot is not None:
         _write_plots(model, X, y, args.plot, say)
     return EXIT_OK
 
@@ -529,7 +576,7 @@ def cmd_predict(args):
     model = _load_model(args.model, args.backend)
     to_stdout = args.out == "-"
     if not to_stdout:
-        _check_out(args.out)
+        _check_out(args.out, inputs=[args.model, args.data])
     say = _Printer(args.quiet, sys.stderr if to_stdout else None)
     X, y, source = _get_data(args, need_y=False, n_features=model.layer_sizes[0])
     pred = np.asarray(model.predict(X))
@@ -585,13 +632,15 @@ def cmd_predict(args):
 def cmd_plot(args):
     from . import plotting
     say = _Printer(args.quiet)
+    _require_plotting()  # before any work: loading a model, generating a dataset
     if args.what == "activations":
+        _check_dir(args.out, "--out")
         paths = plotting.plot_activations(args.out, names=args.names, size=args.size, dpi=args.dpi,
                                           overview=not args.no_overview)
         for p in paths:
             say(f"wrote {p}")
         return EXIT_OK
-    _check_out(args.out)
+    _check_out(args.out, inputs=[args.model, getattr(args, "data", None)])
     model = _load_model(args.model, args.backend)
     if args.what == "curves":
         say(f"wrote {plotting.plot_curves(model, args.out, size=args.size, dpi=args.dpi)}")
@@ -630,7 +679,8 @@ def cmd_demo(args):
     opts, hidden, act, opt, lr, epochs = _DEMOS[args.dataset]
     if args.save:
         _check_out(args.save, "--save")
-    if args.plot:
+    if args.plot is not None:
+        _check_dir(args.plot, "--plot")
         _require_plotting()
     epochs = args.epochs or epochs
     X, y = datasets.load(args.dataset, seed=args.seed, dtype=np.float32, **opts)
@@ -661,7 +711,7 @@ def cmd_demo(args):
     if args.save:
         model.save(args.save)
         print(f"saved the model to {args.save}")
-    if args.plot:
+    if args.plot is not None:
         _write_plots(model, X, y, args.plot, print)
     return EXIT_OK
 
@@ -808,7 +858,7 @@ def build_parser():
                    help="fraction held out for validation (0 for none)")
     g.add_argument("--patience", type=_positive_int,
                    help="stop after this many epochs without improvement (keeps the best weights)")
-    g.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffles, the split and "
+    g.add_argument("--seed", type=_seed, default=0, help="seeds the weights, the shuffles, the split and "
                    "the generated dataset")
     g = p.add_argument_group("output")
     g.add_argument("-o", "--out", default="model.npz", metavar="PATH", help="where to save the model")
@@ -827,7 +877,7 @@ def build_parser():
                        **kw)
     p.add_argument("model", help="a model saved by 'fastmlp train' or FastMLP.save")
     _add_data_args(p, "inputs: a .csv/.tsv file or a .npz with array X (and optionally y)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated --dataset")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the generated --dataset")
     p.add_argument("-o", "--out", default="predictions.csv", metavar="PATH",
                    help="predictions file: .csv (a 'prediction' column) or .npz; '-' for stdout")
     p.add_argument("--proba", action="store_true", help="also write the class probabilities")
@@ -873,7 +923,7 @@ def build_parser():
                         "(the beans), its curve over the points.", **kw)
     q.add_argument("model", help="a saved model with 2 inputs")
     _add_data_args(q, "points to draw: .csv/.tsv or .npz (X, optional y)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the generated --dataset")
+    q.add_argument("--seed", type=_seed, default=0, help="seed of the generated --dataset")
     q.add_argument("--resolution", type=_positive_int, default=250, help="grid points per axis")
     q.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="backend to run the model on")
@@ -886,7 +936,7 @@ def build_parser():
                        **kw)
     p.add_argument("--dataset", choices=list(_DEMOS), default="two_spirals", help="the problem to learn")
     p.add_argument("--epochs", type=_positive_int, help="epochs (default: the demo's own, 30-40)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the data, the weights and the shuffles")
+    p.add_argument("--seed", type=_seed, default=0, help="seeds the data, the weights and the shuffles")
     p.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="the compiled kernels, or the NumPy reference")
     p.add_argument("--save", metavar="PATH", help="save the trained model there")

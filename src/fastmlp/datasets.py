@@ -35,7 +35,8 @@ def _rng(seed):
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError):
-        raise TypeError(f"seed: expected an int, a SeedSequence, a Generator or None, got {seed!r}") from None
+        raise TypeError(f"seed: expected an int >= 0, a SeedSequence, a Generator or None, "
+                        f"got {seed!r}") from None
 
 
 def _n(value, name="n_samples", minimum=1):

@@ -213,6 +213,7 @@ def plot_decision_boundary(model, X, y=None, path="boundary.png", size=(640, 560
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
             or not 10 <= resolution <= 2000:
         raise ValueError(f"resolution: expected an integer in [10, 2000], got {resolution!r}")
+    _require_matplotlib()  # the one-line hint, not "No module named 'matplotlib.colors'"
     from matplotlib.colors import ListedColormap
 
     lo, hi = X.min(axis=0), X.max(axis=0)
