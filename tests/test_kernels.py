@@ -307,3 +307,14 @@ def test_all_finite(cy, npb, dtype, bad, n):
     assert cy.all_finite(X) and npb.all_finite(X)
     X[n // 2, 2] = bad
     assert not cy.all_finite(X) and not npb.all_finite(X)
+
+
+@pytest.mark.parametrize("act", ["identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "softplus",
+                                 "gelu", "silu", "softsign", "hardtanh"])
+def test_nan_propagates_through_every_activation(cy, npb, dtype, act):
+    """A NaN pre-activation gives a NaN activation on both backends (relu once turned it into 0, which
+    hid a diverged network from the loss)."""
+    Z = np.array([[np.nan, 1.0, -1.0]], dtype=dtype)
+    for be in (cy, npb):
+        A = be.activation_forward(Z, np.empty_like(Z), act)
+        assert np.isnan(A[0, 0]) and np.isfinite(A[0, 1:]).all(), (be.__name__, act)

@@ -302,7 +302,7 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
     elif act == ACT_RELU:
         for i in range(N):
             x = Z[i]
-            A[i] = x if x > 0 else 0
+            A[i] = 0 if x <= 0 else x  # NaN stays NaN (as np.maximum), never a silent 0
     elif act == ACT_LEAKY_RELU:
         for i in range(N):
             x = Z[i]
