@@ -271,3 +271,24 @@ def test_concurrent_predict_from_threads_is_correct():
         got = list(pool.map(m.predict_proba, batches))
     for g, e in zip(got, expected):
         np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_divergence_keeps_the_last_finite_weights(how):
+    """A pass whose loss is not finite raises, names lr (and l2 when set), and leaves the model as it was
+    before that pass: finite weights that still predict, and a fresh optimizer state for the next call."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    m = FastMLP([3, 5, 2], seed=0).fit(X, y, epochs=2, optimizer="momentum")
+    before = [w.copy() for w in m.weights]
+    train = m.fit if how == "fit" else m.partial_fit
+    kw = dict(epochs=3) if how == "fit" else {}
+    with pytest.raises(FloatingPointError, match=r"lr: training diverged .*lr=0\.01\) or the L2 penalty "
+                                                 r"\(l2=1e\+30\)\. The weights from before"):
+        train(X, y, l2=1e30, optimizer="momentum", **kw)
+    for w, w0 in zip(m.weights, before):
+        np.testing.assert_array_equal(w, w0)
+    assert m.n_epochs == 2 and len(m.loss_curve) == 2
+    m.partial_fit(X, y, optimizer="momentum")  # trains on from there with a new optimizer state
+    assert all(np.isfinite(w).all() for w in m.weights) and m.n_epochs == 3

@@ -404,14 +404,15 @@ class FastMLP:
     def _run_epochs(self, net, X, Y, sw, order, bs, opt, epochs, shuffle, val, watch, patience,
                     min_delta, best_theta, progress, callback):
         best, bad = np.inf, 0
+        last_good = np.empty_like(self._theta)
         for epoch in range(epochs):
             if shuffle:
                 self._rng.shuffle(order)
+            np.copyto(last_good, self._theta)
             loss = net.train_epoch(X, Y, sw, order, bs, opt)
             if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"lr: training diverged at epoch {self.n_epochs + 1} (loss is {loss}); "
-                    f"lower the learning rate (lr={opt.lr})")
+                self._diverged(last_good, f"lr: training diverged at epoch {self.n_epochs + 1} "
+                                          f"(loss is {loss})", opt)
             self.n_epochs += 1
             self.loss_curve.append(float(loss))
             info = {"epoch": self.n_epochs, "loss": float(loss)}
@@ -440,6 +441,15 @@ class FastMLP:
         if watch and np.isfinite(best):
             np.copyto(self._theta, best_theta)
 
+    def _diverged(self, last_good, what, opt):
+        """Put back the weights from before the diverged pass, drop the optimizer state (its moments are
+        no longer finite either), and raise."""
+        np.copyto(self._theta, last_good)
+        self._optimizer = None
+        l2 = f" or the L2 penalty (l2={opt.l2})" if opt.l2 else ""
+        raise FloatingPointError(f"{what}; lower the learning rate (lr={opt.lr}){l2}. The weights from "
+                                 "before that pass are kept.")
+
     def partial_fit(self, X, y, batch_size=32, lr=None, optimizer="sgd", *, classes=None,
                     sample_weight=None, shuffle=True, **optimizer_kwargs):
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
@@ -464,9 +474,10 @@ class FastMLP:
         order = np.arange(n, dtype=np.intp)
         if shuffle:
             self._rng.shuffle(order)
+        last_good = self._theta.copy()
         loss = net.train_epoch(X, Y, sw, order, bs, opt)
         if not np.isfinite(loss):
-            raise FloatingPointError(f"lr: training diverged (loss is {loss}); lower the learning rate")
+            self._diverged(last_good, f"lr: training diverged (loss is {loss})", opt)
         self.n_epochs += 1
         self.loss_curve.append(float(loss))
         return self
