@@ -318,3 +318,181 @@ def test_nan_propagates_through_every_activation(cy, npb, dtype, act):
     for be in (cy, npb):
         A = be.activation_forward(Z, np.empty_like(Z), act)
         assert np.isnan(A[0, 0]) and np.isfinite(A[0, 1:]).all(), (be.__name__, act)
+
+
+class TestHardenedBoundary:
+    """Inputs that crashed the Cython kernels (segfault, out-of-bounds reads) or gave silently wrong
+    answers before their Python boundary refused them; each now raises an error naming the argument."""
+
+    def test_big_endian_floats_are_refused(self, cy):
+        # '>f4' has the type number of float32: its bytes were read as native floats (tanh(1) came out 1.0)
+        Z = np.ones((2, 3), ">f4")
+        with pytest.raises(TypeError, match="Z: dtype must be native-endian"):
+            cy.activation_forward(Z, np.empty((2, 3), np.float32), "tanh")
+        with pytest.raises(TypeError, match="A: dtype must be native-endian"):
+            cy.gemm(np.ones((2, 2), ">f8"), np.ones((2, 2)), np.empty((2, 2)))
+        with pytest.raises(TypeError, match="X: dtype must be native-endian"):
+            cy.all_finite(np.array([1.0, np.nan], ">f8"))
+
+    def test_outputs_sharing_memory_with_inputs_are_refused(self, cy, rng):
+        X, W, b = rng.standard_normal((4, 4)), rng.standard_normal((4, 4)), rng.standard_normal(4)
+        A = np.tanh(X)
+        buf = rng.standard_normal(17)
+        cases = [
+            (lambda: cy.gemm(X, W, X), "C: must not share memory with A"),
+            (lambda: cy.dense_forward(X, W, b, X[:]), "out: must not share memory with X"),
+            (lambda: cy.dense_forward(X, W, b, np.empty((4, 4)), "gelu", Z=W), "Z: must not share memory with W"),
+            (lambda: cy.delta_backward(X, W, A, None, X[:], "tanh"), "out: must not share memory with delta"),
+            (lambda: cy.backprop_activation(X, A, None, A, "tanh"), "out: must not share memory with A"),
+            (lambda: cy.activation_derivative(A, None, A, "tanh"), "out: must not share memory with A"),
+            (lambda: cy.weight_gradient(X, W, b[:, None] * W, X, np.empty(4)),
+             "dW: must not share memory with A_prev"),
+            (lambda: cy.prelu_gamma_gradient(X, W, X[0]), "out: must not share memory with G"),
+            (lambda: cy.sgd_weight_update(X, W, X, b, 0.1), "W: must not share memory with A_prev"),
+            (lambda: cy.activation_forward(buf[:16].reshape(4, 4), buf[1:].reshape(4, 4), "relu"),
+             r"out: must not share memory with Z \(other than being Z itself\)"),
+            (lambda: cy.squared_error(X, buf[:16].reshape(4, 4), buf[1:].reshape(4, 4)),
+             r"delta: must not share memory with Y \(other than"),
+            (lambda: cy.momentum_update(b, W[0], W[0], 0.1, 0.9, True), "velocity: must not share memory with grad"),
+            (lambda: cy.adam_update(b, W[0], X[0], X[0], 0.1, 0.9, 0.999, 1e-8, 1), "v: must not share memory with m"),
+        ]
+        for call, msg in cases:
+            before = (X.copy(), W.copy(), A.copy())
+            with pytest.raises(ValueError, match=msg):
+                call()
+            for got, was in zip((X, W, A), before):  # refused before anything was written
+                np.testing.assert_array_equal(got, was)
+
+    def test_labels_overwritten_under_the_loss_are_refused(self, cy):
+        # labels viewing delta's memory were overwritten by the softmax mid-loop, then read out of bounds
+        # (a segfault)
+        Z, D = np.zeros((2, 3)), np.zeros((2, 3))
+        with pytest.raises(ValueError, match="delta: must not share memory with labels"):
+            cy.softmax_cross_entropy(Z, D.view(np.intp)[0, :2], D)
+
+    def test_documented_in_place_calls_still_work(self, cy, npb, rng):
+        Z = rng.standard_normal((3, 4))
+        ref = npb.softmax(Z, np.empty_like(Z))
+        Z2 = Z.copy()
+        np.testing.assert_allclose(cy.activation_forward(Z2, Z2, "softmax"), ref, rtol=1e-12)
+        labels = np.array([0, 3, 1], np.intp)
+        ref_d = np.empty_like(Z)
+        ref_l = npb.softmax_cross_entropy(Z, labels, ref_d)
+        Z2 = Z.copy()
+        assert cy.softmax_cross_entropy(Z2, labels, Z2) == pytest.approx(ref_l)
+        np.testing.assert_allclose(Z2, ref_d, rtol=1e-12, atol=1e-15)
+        p = np.ones(3)
+        cy.sgd_update(p, p, 0.5)  # grad may be param itself: θ ← θ − lr·θ
+        np.testing.assert_array_equal(p, np.full(3, 0.5))
+
+    def test_dimensions_past_the_blas_int_are_refused(self, cy):
+        from numpy.lib.stride_tricks import as_strided
+        # (1, 2**32 + 5) became k = 5 in the <int> cast to BLAS: a silently wrong product. These views
+        # claim more memory than they have; they are refused before any element is read.
+        k = 2 ** 32 + 5
+        A = as_strided(np.zeros(1, np.float32), shape=(1, k), strides=(0, 4))
+        B = as_strided(np.zeros(1, np.float32), shape=(k, 1), strides=(4, 0))
+        assert A.flags.c_contiguous and B.flags.c_contiguous
+        with pytest.raises(ValueError, match="A: shape .* exceeds the BLAS limit"):
+            cy.gemm(A, B, np.zeros((1, 1), np.float32))
+        with pytest.raises(ValueError, match="X: shape .* exceeds the BLAS limit"):
+            cy.dense_forward(A, B, np.zeros(1, np.float32), np.zeros((1, 1), np.float32))
+
+    def test_adam_step_number_and_failed_apply_update(self, cy, npb):
+        from fastmlp._netspec import Optimizer
+        for be in (cy, npb):
+            with pytest.raises(TypeError, match="t: the Adam step number must be an integer"):
+                be.adam_update(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3), 0.1, 0.9, 0.999, 1e-8, 1.5)
+            opt = Optimizer("adam", 3)
+            with pytest.raises(ValueError):  # grad of the wrong length
+                be.apply_update(np.ones(3), np.ones(4), opt)
+            assert opt.t == 0  # a refused step no longer advances Adam's bias correction
+            opt.code = 9
+            with pytest.raises(ValueError, match="opt: unknown optimizer code 9"):
+                be.apply_update(np.ones(3), np.ones(3), opt)
+
+
+def _cy_net(cy, acts=("tanh", "softmax"), loss="cross_entropy", B=4, dtype=np.float64):
+    from fastmlp._netspec import NetSpec
+    spec = NetSpec((3, 4, 2), acts, [0.0, 0.0], loss)
+    theta = np.random.default_rng(0).standard_normal(spec.n_params).astype(dtype)
+    grad = np.zeros(spec.n_params, dtype)
+    return spec, theta, grad, cy.Network(spec, theta, grad, B)
+
+
+class TestNetworkBoundary:
+    def test_uninitialised_and_reinitialised_network(self, cy):
+        # Network.__new__ without __init__ dereferenced NULL (segfault); a failed second __init__ left a
+        # float32 workspace read as float64 (segfault)
+        net = cy.Network.__new__(cy.Network)
+        with pytest.raises(RuntimeError, match="not initialised"):
+            net.forward(np.ones((1, 1), np.float32), np.empty((1, 1), np.float32))
+        spec, theta, grad, net = _cy_net(cy, dtype=np.float32)
+        with pytest.raises(RuntimeError, match="already initialised"):
+            net.__init__(spec, theta.astype(np.float64), grad.astype(np.float64), 0)
+        assert net.forward(np.ones((2, 3), np.float32), np.empty((2, 2), np.float32)).dtype == np.float32
+
+    def test_inconsistent_spec_is_refused(self, cy):
+        from fastmlp._netspec import NetSpec
+        spec = NetSpec((3, 4, 2), ("relu", "identity"), [0.0, 0.0], "squared_error")
+        theta = np.zeros(spec.n_params)
+        spec.codes = (5, 0)  # prelu code without slopes: NULL gamma dereferenced (segfault)
+        with pytest.raises(ValueError, match="spec: its codes"):
+            cy.Network(spec, theta, np.zeros_like(theta), 4)
+        with pytest.raises(TypeError, match="spec: expected a NetSpec"):
+            cy.Network(None, theta, np.zeros_like(theta), 4)
+
+    def test_integer_arguments_and_limits(self, cy):
+        from fastmlp._netspec import Optimizer
+        spec, theta, grad, _ = _cy_net(cy)
+        with pytest.raises(TypeError, match="max_batch: expected an integer"):
+            cy.Network(spec, theta, grad, 2.7)  # was truncated to 2
+        with pytest.raises(ValueError, match="max_batch: must be <= 2147483647"):
+            cy.Network(spec, theta, grad, 2 ** 32 + 1)  # the readonly int max_batch read 1
+        assert cy.Network(spec, theta, grad, 4.0).max_batch == 4
+        net = cy.Network(spec, theta, grad, 4)
+        X, y = np.ones((4, 3)), np.zeros(4, np.intp)
+        with pytest.raises(TypeError, match="batch_size: expected an integer"):
+            net.train_epoch(X, y, None, np.arange(4), 2.5, Optimizer("sgd", spec.n_params))
+
+    def test_optimizer_struct_is_checked(self, cy):
+        from fastmlp._netspec import Optimizer
+        spec, theta, grad, net = _cy_net(cy)
+        X, y = np.ones((2, 3)), np.zeros(2, np.intp)
+        opt = Optimizer("adam", spec.n_params)
+        opt.t = -1  # the step ran with t = 0: 1 − β^0 = 0, theta became inf/NaN
+        with pytest.raises(ValueError, match="opt.t: the step count must be >= 0"):
+            net.train_step(X, y, None, opt)
+        opt = Optimizer("adam", spec.n_params)
+        opt.code = -1  # ran as momentum
+        with pytest.raises(ValueError, match="opt: unknown optimizer code"):
+            net.train_step(X, y, None, opt)
+        opt = Optimizer("adam", spec.n_params)
+        opt.state2 = opt.state1
+        with pytest.raises(ValueError, match="opt.state2: must not share memory with opt.state1"):
+            net.train_step(X, y, None, opt)
+        assert np.isfinite(theta).all()
+
+    def test_buffers_sharing_memory_are_refused(self, cy):
+        from fastmlp._netspec import Optimizer, NetSpec
+        spec, theta, grad, net = _cy_net(cy)
+        with pytest.raises(ValueError, match="grad: must not share memory with theta"):
+            cy.Network(spec, theta, theta, 4)
+        with pytest.raises(ValueError, match="out: must not share memory with theta"):
+            net.forward(np.ones((2, 3)), theta[:4].reshape(2, 2))
+        sq = NetSpec((3, 3), ("identity",), [0.0], "squared_error")
+        th = np.ones(sq.n_params)
+        X = np.ones((2, 3))
+        with pytest.raises(ValueError, match="out: must not share memory with X"):
+            cy.Network(sq, th, np.zeros_like(th), 4).forward(X, X)
+        with pytest.raises(ValueError, match="grad: must not share memory with X"):
+            net.loss_and_grad(grad[:6].reshape(2, 3), np.zeros(2, np.intp))
+        # labels or row indices that a step overwrites were read out of bounds by the next (segfault)
+        order = grad[:4].view(np.intp)
+        order[:] = np.arange(4)
+        with pytest.raises(ValueError, match="grad: must not share memory with order"):
+            net.train_epoch(np.ones((4, 3)), np.zeros(4, np.intp), None, order, 2,
+                            Optimizer("momentum", spec.n_params))
+        theta.flags.writeable = False  # after construction
+        with pytest.raises(ValueError, match="theta: output array is read-only"):
+            net.train_step(np.ones((2, 3)), np.zeros(2, np.intp), None, Optimizer("sgd", spec.n_params))

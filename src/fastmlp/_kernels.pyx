@@ -13,12 +13,13 @@ from libc.math cimport (exp, expf, log, logf, log1p, log1pf,
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint32_t, uint64_t
+from libc.limits cimport INT_MAX
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 import numpy as np
 cimport numpy as cnp
 
-from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES
+from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES, NetSpec
 
 cdef extern from "_prefetch.h" nogil:
     void fm_prefetch_range(const void* p, size_t nbytes)
@@ -162,7 +163,8 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
     cdef char ta, tb
     if m == 0 or n == 0:
         return
-    if m * n * k <= SMALL_GEMM:  # k == 0 included: C := beta · C
+    # k == 0 included (C := beta · C); each factor bounded first so that m·n·k cannot overflow
+    if k == 0 or (m <= SMALL_GEMM and n <= SMALL_GEMM and k <= SMALL_GEMM and m * n * k <= SMALL_GEMM):
         _gemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     if m == 1 or n == 1:
@@ -564,6 +566,8 @@ cdef inline int _kind_of(object arr, str name) except -1:
         kind = 1
     else:
         raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")
+    if not cnp.PyArray_ISNOTSWAPPED(a):  # the type number of '>f4' is NPY_FLOAT32 too
+        raise TypeError(f"{name}: dtype must be native-endian float32 or float64, got {a.dtype.str}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(a):
         raise ValueError(f"{name}: array must be C-contiguous")
     return kind
@@ -615,6 +619,49 @@ cdef object _check_same_shape(object a, str an, object b, str bn):
         raise ValueError(f"{bn}: shape {b.shape} does not match {an} {a.shape}")
 
 
+cdef bint _overlaps(object a, object b):
+    """True when two validated (C-contiguous) arrays share bytes: each one's memory is exactly the
+    range [data, data + nbytes), so the bounds test is exact. None never overlaps."""
+    if a is None or b is None:
+        return False
+    cdef Py_ssize_t na = cnp.PyArray_NBYTES(<cnp.ndarray>a), nb = cnp.PyArray_NBYTES(<cnp.ndarray>b)
+    cdef char* pa = <char*>cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef char* pb = <char*>cnp.PyArray_DATA(<cnp.ndarray>b)
+    return na > 0 and nb > 0 and pa < pb + nb and pb < pa + na
+
+
+cdef int _disjoint(object out, str oname, object inp, str iname, bint same_ok=False) except -1:
+    """Refuse an output that shares memory with an input it is computed from (the kernels write while
+    they read, and BLAS forbids overlap: the result would be silently wrong, or a label/index array
+    overwritten under the loop would be read out of bounds). same_ok: ``out`` may be ``inp`` itself
+    (an elementwise or row-wise op in place), but not a shifted view of it."""
+    if not _overlaps(out, inp):
+        return 0
+    if same_ok:
+        if cnp.PyArray_DATA(<cnp.ndarray>out) == cnp.PyArray_DATA(<cnp.ndarray>inp) and out.shape == inp.shape:
+            return 0
+        raise ValueError(f"{oname}: must not share memory with {iname} (other than being {iname} itself)")
+    raise ValueError(f"{oname}: must not share memory with {iname}")
+
+
+cdef int _blas_dims(object arr, str name) except -1:
+    """A 2-D operand of a BLAS call: its dimensions (the sizes and leading dimensions BLAS gets) must
+    fit BLAS's int; a larger one would be truncated by the cast and give a wrong product."""
+    if _dim(arr, 0) > INT_MAX or _dim(arr, 1) > INT_MAX:
+        raise ValueError(f"{name}: shape {arr.shape} exceeds the BLAS limit of {INT_MAX} per dimension")
+    return 0
+
+
+cdef object _int_arg(object value, str what):
+    """``value`` as a Python int: an integer, or a float with an integral value; anything else (1.5,
+    "4", True, None) raises TypeError(what + ...) instead of being truncated."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what}, got {value!r}")
+    return int(value)
+
+
 # ======================================================================================================
 # Public functional kernels (same names and signatures as _numpy_backend)
 # ======================================================================================================
@@ -629,9 +676,11 @@ def activation_forward(Z, out, activation, param=None):
     cdef int kind = _check(Z, "Z", -1, 2)
     _check(out, "out", kind, 2, True)
     _check_same_shape(Z, "Z", out, "out")
+    _disjoint(out, "out", Z, "Z", True)
     cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
     cdef double p = _act_scalar(code, param)
     gamma = _act_gamma(code, param, kind, m)
+    _disjoint(out, "out", gamma, "param")
     cdef void* zp = _ptr(Z)
     cdef void* ap = _ptr(out)
     cdef void* gp = _ptr(gamma)
@@ -645,29 +694,38 @@ def activation_forward(Z, out, activation, param=None):
     return out
 
 
-def backprop_activation(G, A, Z, out, activation, param=None):
-    """out = G ⊙ f'(z): the upstream gradient ∂L/∂A pulled back through the activation. ``out`` may be G."""
-    cdef int code = _act_code(activation)
-    if code == ACT_SOFTMAX:
+cdef object _check_backprop(G, A, Z, out, activation, param, int* code, int* kind):
+    """Validate the arguments of backprop_activation (every one, before anything is written); returns
+    the PReLU slope array (None for other activations), the activation code and dtype kind via pointers."""
+    code[0] = _act_code(activation)
+    if code[0] == ACT_SOFTMAX:
         raise ValueError("activation: softmax has a Jacobian, not an elementwise derivative; "
                          "use softmax_cross_entropy")
-    cdef int kind = _check(G, "G", -1, 2)
-    _check(A, "A", kind, 2)
-    _check(out, "out", kind, 2, True)
+    kind[0] = _check(G, "G", -1, 2)
+    _check(A, "A", kind[0], 2)
+    _check(out, "out", kind[0], 2, True)
     _check_same_shape(A, "A", G, "G")
     _check_same_shape(A, "A", out, "out")
-    if code == ACT_PRELU or code == ACT_GELU or code == ACT_SILU:
+    if code[0] == ACT_PRELU or code[0] == ACT_GELU or code[0] == ACT_SILU:
         if Z is None:
             raise ValueError(f"Z: {canonical_activation(activation)} needs the pre-activation Z "
                              "for its derivative")
     if Z is not None:
-        _check(Z, "Z", kind, 2)
+        _check(Z, "Z", kind[0], 2)
         _check_same_shape(A, "A", Z, "Z")
+    gamma = _act_gamma(code[0], param, kind[0], _dim(A, 1))
+    # out is written (from G) before A, Z and the slopes are read
+    _disjoint(out, "out", G, "G", True)
+    _disjoint(out, "out", A, "A")
+    _disjoint(out, "out", Z, "Z")
+    _disjoint(out, "out", gamma, "param")
+    return gamma
+
+
+cdef object _run_backprop(int code, int kind, object param, object gamma, A, Z, out):
+    """out ← out ⊙ f'(z) on validated arguments."""
     cdef Py_ssize_t n = _dim(A, 0), m = _dim(A, 1)
     cdef double p = _act_scalar(code, param)
-    gamma = _act_gamma(code, param, kind, m)
-    if out is not G:
-        np.copyto(out, G)
     cdef void* ap = _ptr(A)
     cdef void* zp = _ptr(Z)
     cdef void* op = _ptr(out)
@@ -680,12 +738,23 @@ def backprop_activation(G, A, Z, out, activation, param=None):
     return out
 
 
+def backprop_activation(G, A, Z, out, activation, param=None):
+    """out = G ⊙ f'(z): the upstream gradient ∂L/∂A pulled back through the activation. ``out`` may be G."""
+    cdef int code, kind
+    gamma = _check_backprop(G, A, Z, out, activation, param, &code, &kind)
+    if out is not G:
+        np.copyto(out, G)
+    return _run_backprop(code, kind, param, gamma, A, Z, out)
+
+
 def activation_derivative(A, Z, out, activation, param=None):
     """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
     prelu, gelu and silu (``Z`` may be None otherwise). Returns out."""
+    cdef int code, kind
     _check(out, "out", -1, 2, True)
+    gamma = _check_backprop(out, A, Z, out, activation, param, &code, &kind)
     out.fill(1)
-    return backprop_activation(out, A, Z, out, activation, param)
+    return _run_backprop(code, kind, param, gamma, A, Z, out)
 
 
 def softmax(Z, out):
@@ -698,6 +767,7 @@ def log_softmax(Z, out):
     cdef int kind = _check(Z, "Z", -1, 2)
     _check(out, "out", kind, 2, True)
     _check_same_shape(Z, "Z", out, "out")
+    _disjoint(out, "out", Z, "Z", True)
     cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
     cdef void* zp = _ptr(Z)
     cdef void* op = _ptr(out)
@@ -738,6 +808,11 @@ cdef int _check_dense(X, W, b, out) except -1:
         raise ValueError(f"b: shape {b.shape} does not match W {W.shape}")
     if _dim(out, 0) != _dim(X, 0) or _dim(out, 1) != _dim(W, 1):
         raise ValueError(f"out: shape {out.shape}, expected {(X.shape[0], W.shape[1])}")
+    _blas_dims(X, "X")
+    _blas_dims(W, "W")
+    _disjoint(out, "out", X, "X")
+    _disjoint(out, "out", W, "W")
+    _disjoint(out, "out", b, "b")
     return kind
 
 
@@ -752,9 +827,15 @@ def dense_forward(X, W, b, out, activation="identity", param=None, Z=None):
     if Z is not None:
         _check(Z, "Z", kind, 2, True)
         _check_same_shape(out, "out", Z, "Z")
+        _disjoint(out, "out", Z, "Z", True)
+        _disjoint(Z, "Z", X, "X")
+        _disjoint(Z, "Z", W, "W")
+        _disjoint(Z, "Z", b, "b")
     cdef Py_ssize_t n = _dim(X, 0), k = _dim(X, 1), m = _dim(W, 1)
     cdef double p = _act_scalar(code, param)
     gamma = _act_gamma(code, param, kind, m)
+    _disjoint(out, "out", gamma, "param")
+    _disjoint(Z, "Z", gamma, "param")
     cdef void* xp = _ptr(X)
     cdef void* wp = _ptr(W)
     cdef void* bp = _ptr(b)
@@ -782,8 +863,13 @@ def delta_backward(delta, W, A, Z, out, activation, param=None):
             or A.shape != out.shape:
         raise ValueError(f"delta {delta.shape}, W {W.shape}, A {A.shape}, out {out.shape}: "
                          "shapes do not chain")
-    if out is delta or out is A:
-        raise ValueError("out: must not alias delta or A")
+    _blas_dims(delta, "delta")
+    _blas_dims(W, "W")
+    _disjoint(out, "out", delta, "delta")
+    _disjoint(out, "out", W, "W")
+    # the activation's arguments too, before the product is written into out
+    cdef int code, k2
+    gamma = _check_backprop(out, A, Z, out, activation, param, &code, &k2)
     cdef Py_ssize_t n = _dim(delta, 0), k = _dim(W, 0), m = _dim(W, 1)
     cdef void* dp = _ptr(delta)
     cdef void* wp = _ptr(W)
@@ -794,7 +880,7 @@ def delta_backward(delta, W, A, Z, out, activation, param=None):
         else:
             _gemm(False, True, n, k, m, <double>1, <double*>dp, m, <double*>wp, m, <double>0,
                   <double*>op, k)
-    return backprop_activation(out, A, Z, out, activation, param)
+    return _run_backprop(code, kind, param, gamma, A, Z, out)
 
 
 def weight_gradient(A_prev, delta, W, dW, db, l2=0.0, scale=None):
@@ -810,6 +896,13 @@ def weight_gradient(A_prev, delta, W, dW, db, l2=0.0, scale=None):
     if _dim(delta, 0) != n or W.shape != (k, m) or dW.shape != W.shape or _dim(db, 0) != m:
         raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, dW {dW.shape}, "
                          f"db {db.shape}: shapes do not chain")
+    _blas_dims(A_prev, "A_prev")
+    _blas_dims(delta, "delta")
+    for oname, o in (("dW", dW), ("db", db)):
+        _disjoint(o, oname, A_prev, "A_prev")
+        _disjoint(o, oname, delta, "delta")
+        _disjoint(o, oname, W, "W")
+    _disjoint(dW, "dW", db, "db")
     cdef double s = (1.0 / n if n else 0.0) if scale is None else float(scale)
     cdef double lam = float(l2)
     cdef void* ap = _ptr(A_prev)
@@ -853,6 +946,8 @@ def prelu_gamma_gradient(G, Z, out, scale=None):
     _check_same_shape(G, "G", Z, "Z")
     if _dim(out, 0) != _dim(G, 1):
         raise ValueError(f"out: shape {out.shape}, expected ({G.shape[1]},)")
+    _disjoint(out, "out", G, "G")
+    _disjoint(out, "out", Z, "Z")
     cdef Py_ssize_t n = _dim(G, 0), m = _dim(G, 1)
     cdef double s = (1.0 / n if n else 0.0) if scale is None else float(scale)
     cdef void* gp = _ptr(G)
@@ -878,6 +973,12 @@ def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0):
     if _dim(delta, 0) != n or W.shape != (k, m) or _dim(b, 0) != m:
         raise ValueError(f"A_prev {A_prev.shape}, delta {delta.shape}, W {W.shape}, b {b.shape}: "
                          "shapes do not chain")
+    _blas_dims(A_prev, "A_prev")
+    _blas_dims(delta, "delta")
+    for oname, o in (("W", W), ("b", b)):
+        _disjoint(o, oname, A_prev, "A_prev")
+        _disjoint(o, oname, delta, "delta")
+    _disjoint(W, "W", b, "b")
     if n == 0:
         return W, b
     cdef double alpha = -float(lr) / n, beta = 1.0 - float(lr) * float(l2)
@@ -904,6 +1005,8 @@ cdef object _check_loss_args(str zname, Z, D, sample_weight, int* kind):
         _check(sample_weight, "sample_weight", kind[0], 1)
         if _dim(sample_weight, 0) != _dim(Z, 0):
             raise ValueError(f"sample_weight: shape {sample_weight.shape}, expected ({Z.shape[0]},)")
+    _disjoint(D, "delta", Z, zname, True)
+    _disjoint(D, "delta", sample_weight, "sample_weight")
 
 
 cdef object _check_labels(labels, Py_ssize_t n, Py_ssize_t c):
@@ -923,6 +1026,7 @@ def softmax_cross_entropy(Z, labels, delta, sample_weight=None):
     _check_loss_args("Z", Z, delta, sample_weight, &kind)
     cdef Py_ssize_t n = _dim(Z, 0), c = _dim(Z, 1)
     _check_labels(labels, n, c)
+    _disjoint(delta, "delta", labels, "labels")  # labels overwritten under the loop: out-of-bounds reads
     cdef void* zp = _ptr(Z)
     cdef void* dp = _ptr(delta)
     cdef void* wp = _ptr(sample_weight)
@@ -943,6 +1047,7 @@ def sigmoid_cross_entropy(Z, Y, delta, sample_weight=None):
     _check_loss_args("Z", Z, delta, sample_weight, &kind)
     _check(Y, "Y", kind, 2)
     _check_same_shape(Z, "Z", Y, "Y")
+    _disjoint(delta, "delta", Y, "Y")  # as the NumPy twin, which reads Y after writing delta
     cdef Py_ssize_t n = _dim(Z, 0), m = _dim(Z, 1)
     cdef void* zp = _ptr(Z)
     cdef void* yp = _ptr(Y)
@@ -963,6 +1068,7 @@ def squared_error(Yhat, Y, delta, sample_weight=None):
     _check_loss_args("Yhat", Yhat, delta, sample_weight, &kind)
     _check(Y, "Y", kind, 2)
     _check_same_shape(Yhat, "Yhat", Y, "Y")
+    _disjoint(delta, "delta", Y, "Y", True)
     cdef Py_ssize_t n = _dim(Yhat, 0), m = _dim(Yhat, 1)
     cdef void* zp = _ptr(Yhat)
     cdef void* yp = _ptr(Y)
@@ -984,6 +1090,15 @@ cdef int _check_flat(param, grad, list states) except -1:
     for name, s in states:
         _check(s, name, kind, 1, True)
         _check_same_shape(param, "param", s, name)
+    # every array of an update is read and written element by element in one pass: one that is another's
+    # memory (m is v, velocity is grad, a shifted view) reads values already updated. grad may be param
+    # itself (each g[i] is read before theta[i] is written, on both backends).
+    _disjoint(param, "param", grad, "grad", True)
+    cdef list seen = [("param", param), ("grad", grad)]
+    for name, s in states:
+        for other, o in seen:
+            _disjoint(s, name, o, other)
+        seen.append((name, s))
     return kind
 
 
@@ -1023,11 +1138,14 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
     """Adam step number t ≥ 1: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
     param ← param − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)."""
     cdef int kind = _check_flat(param, grad, [("m", m), ("v", v)])
+    t = _int_arg(t, "t: the Adam step number must be an integer")
     if t < 1:
         raise ValueError(f"t: Adam step count starts at 1, got {t}")
+    if t > 2 ** 62:
+        raise ValueError(f"t: Adam step count {t} is out of range")
     cdef Py_ssize_t P = _dim(param, 0)
     cdef double flr = float(lr), b1 = float(beta1), b2 = float(beta2), e = float(eps)
-    cdef long long tt = int(t)
+    cdef long long tt = t
     cdef void* tp = _ptr(param)
     cdef void* gp = _ptr(grad)
     cdef void* mp = _ptr(m)
@@ -1041,14 +1159,21 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
 
 
 def apply_update(theta, grad, opt):
-    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t."""
-    opt.t += 1
-    if opt.code == OPT_SGD:
+    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t (only once the
+    step is done: a refused step leaves the step count, and so Adam's bias correction, as it was)."""
+    code = opt.code
+    if code not in (OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM):
+        raise ValueError(f"opt: unknown optimizer code {code!r}")
+    t = _int_arg(opt.t, "opt.t: the step count must be an integer") + 1
+    if t < 1:
+        raise ValueError(f"opt.t: the step count must be >= 0, got {opt.t}")
+    if code == OPT_SGD:
         sgd_update(theta, grad, opt.lr)
-    elif opt.code == OPT_MOMENTUM or opt.code == OPT_NESTEROV:
-        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=opt.code == OPT_NESTEROV)
+    elif code == OPT_MOMENTUM or code == OPT_NESTEROV:
+        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == OPT_NESTEROV)
     else:
-        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t)
+        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
+    opt.t = t
 
 
 # ======================================================================================================
@@ -1264,6 +1389,26 @@ cdef double _net_epoch(NetC* net, OptC* opt, const floating* X, Py_ssize_t d, co
     return total / m if m else 0.0
 
 
+cdef object _checked_spec(spec):
+    """A NetSpec rebuilt from ``spec``'s sizes, activations, parameters and loss (so validated), after
+    checking that ``spec``'s own codes, offsets and n_params agree with it: the C struct is filled from
+    these, and a prelu code without slopes, a NEEDS_Z activation without its Z buffer or an offset past
+    theta would be dereferenced without a check."""
+    try:
+        ref = NetSpec(spec.sizes, spec.activations, spec.params, spec.loss)
+        same = (tuple(spec.sizes) == ref.sizes and tuple(spec.activations) == ref.activations
+                and tuple(spec.codes) == ref.codes and spec.loss_code == ref.loss_code
+                and tuple(spec.w_offsets) == ref.w_offsets and tuple(spec.b_offsets) == ref.b_offsets
+                and tuple(spec.g_offsets) == ref.g_offsets and spec.n_params == ref.n_params
+                and spec.n_layers == ref.n_layers)
+    except (AttributeError, TypeError):
+        raise TypeError(f"spec: expected a NetSpec, got {type(spec).__name__}") from None
+    if not same:
+        raise ValueError("spec: its codes, offsets, n_params or n_layers do not match its sizes, "
+                         "activations and loss")
+    return ref
+
+
 cdef class Network:
     """Forward, backward and training of a whole dense network over preallocated buffers.
 
@@ -1275,20 +1420,35 @@ cdef class Network:
     cdef readonly int max_batch
     cdef int kind
     cdef list _keep
+    cdef bint _ready  # set last in __init__: the struct and every workspace buffer are in place
 
     def __cinit__(self):
         memset(&self.c, 0, sizeof(NetC))
+        self._ready = False
 
     def __init__(self, spec, theta, grad, max_batch):
-        cdef int L = spec.n_layers, l
-        cdef Py_ssize_t B = int(max_batch)
-        self.kind = _check(theta, "theta", -1, 1, True)
-        _check(grad, "grad", self.kind, 1, True)
+        cdef int L, l
+        cdef Py_ssize_t B
+        if self.c.sizes != NULL or self._ready:
+            # a second __init__ would swap the dtype or the layout under the live workspace
+            raise RuntimeError("Network: already initialised; build a new Network instead")
+        spec_in, spec = spec, _checked_spec(spec)  # the C struct is filled from the checked copy
+        L = spec.n_layers
+        kind = _check(theta, "theta", -1, 1, True)
+        _check(grad, "grad", kind, 1, True)
         if _dim(theta, 0) != spec.n_params or _dim(grad, 0) != spec.n_params:
             raise ValueError("theta, grad: must be flat vectors of the spec's n_params, same dtype")
-        if B < 1:
+        _disjoint(grad, "grad", theta, "theta")
+        max_batch = _int_arg(max_batch, "max_batch: expected an integer")
+        if max_batch < 1:
             raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
-        self.spec, self.theta, self.grad, self.dtype = spec, theta, grad, theta.dtype
+        if max_batch > INT_MAX:
+            raise ValueError(f"max_batch: must be <= {INT_MAX} (the BLAS int), got {max_batch}")
+        if max(spec.sizes) > INT_MAX:
+            raise ValueError(f"spec: layer sizes {list(spec.sizes)} exceed the BLAS limit of {INT_MAX}")
+        B = max_batch
+        self.kind = kind
+        self.spec, self.theta, self.grad, self.dtype = spec_in, theta, grad, theta.dtype
         self.max_batch = B
         self._keep = []
         self.c.L = L
@@ -1327,6 +1487,7 @@ cdef class Network:
                 self.c.Z[l + 1] = self._buffer((B, spec.sizes[l + 1]))
         self.c.ybuf = self._buffer((B, spec.sizes[L]))
         self.c.wbuf = self._buffer((B,))
+        self._ready = True
 
     cdef void* _buffer(self, shape) except NULL:
         arr = np.zeros(shape, dtype=self.dtype)
@@ -1346,9 +1507,13 @@ cdef class Network:
         free(self.c.lbuf)
 
     def __repr__(self):
+        if not self._ready:
+            return "<fastmlp._kernels.Network (not initialised)>"
         return f"<fastmlp._kernels.Network {list(self.spec.sizes)} {self.dtype} max_batch={self.max_batch}>"
 
     cdef Py_ssize_t _check_X(self, X) except -1:
+        if not self._ready:
+            raise RuntimeError("Network: not initialised (construct it as Network(spec, theta, grad, max_batch))")
         _check(X, "X", self.kind, 2)
         if _dim(X, 1) != self.c.sizes[0]:
             raise ValueError(f"X: expected {self.c.sizes[0]} columns, got shape {X.shape}")
@@ -1369,23 +1534,52 @@ cdef class Network:
             if _dim(sw, 0) != n:
                 raise ValueError(f"sample_weight: shape {sw.shape}, expected ({n},)")
 
-    cdef OptC _opt(self, opt) except *:
+    cdef int _check_writes(self, bint theta_too) except -1:
+        """theta (when a step updates it) and grad must still be writeable (flags can change after
+        construction)."""
+        if theta_too and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>self.theta):
+            raise ValueError("theta: output array is read-only")
+        if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>self.grad):
+            raise ValueError("grad: output array is read-only")
+        return 0
+
+    cdef OptC _opt(self, opt, list inputs) except *:
+        """The optimizer as a struct, checked: a known code, an integer step count t >= 0 (Adam's bias
+        correction divides by 1 − β^(t+1)), states of the network's size and dtype, and nothing the step
+        writes (theta, grad, the states) sharing memory with another of them or with an input."""
         cdef OptC o
-        o.code = opt.code
+        code = opt.code
+        if code not in (OPT_SGD, OPT_MOMENTUM, OPT_NESTEROV, OPT_ADAM):
+            raise ValueError(f"opt: unknown optimizer code {code!r}")
+        t = _int_arg(opt.t, "opt.t: the step count must be an integer")
+        if t < 0 or t > 2 ** 62:
+            raise ValueError(f"opt.t: the step count must be >= 0 (and at most 2**62), got {t}")
+        self._check_writes(True)
+        o.code = code
         o.lr, o.l2, o.mu = opt.lr, opt.l2, opt.momentum
         o.b1, o.b2, o.eps = opt.beta1, opt.beta2, opt.eps
-        o.t = opt.t
+        o.t = t
         o.s1 = o.s2 = NULL
+        outs = [("theta", self.theta), ("grad", self.grad)]
         if o.code != OPT_SGD:
             _check(opt.state1, "opt.state1", self.kind, 1, True)
             if _dim(opt.state1, 0) != self.c.n_params:
                 raise ValueError("opt: optimizer state does not match the network's parameters")
             o.s1 = _ptr(opt.state1)
+            for name, a in outs:
+                _disjoint(opt.state1, "opt.state1", a, name)
+            outs.append(("opt.state1", opt.state1))
         if o.code == OPT_ADAM:
             _check(opt.state2, "opt.state2", self.kind, 1, True)
             if _dim(opt.state2, 0) != self.c.n_params:
                 raise ValueError("opt: optimizer state does not match the network's parameters")
             o.s2 = _ptr(opt.state2)
+            for name, a in outs:
+                _disjoint(opt.state2, "opt.state2", a, name)
+            outs.append(("opt.state2", opt.state2))
+        for iname, a in inputs:
+            for oname, b in outs:
+                _disjoint(b, oname, a, iname)
         return o
 
     def forward(self, X, out):
@@ -1394,6 +1588,8 @@ cdef class Network:
         _check(out, "out", self.kind, 2, True)
         if _dim(out, 0) != n or _dim(out, 1) != dout:
             raise ValueError(f"out: shape {out.shape}, expected {(n, dout)}")
+        _disjoint(out, "out", X, "X")
+        _disjoint(out, "out", self.theta, "theta")
         cdef void* xp = _ptr(X)
         cdef void* op = _ptr(out)
         cdef Py_ssize_t B = self.c.max_batch
@@ -1448,6 +1644,9 @@ cdef class Network:
         if n == 0:
             raise ValueError("X: no rows")
         cdef double lam = float(l2), total = 0, reg
+        self._check_writes(False)
+        for iname, a in (("X", X), ("y", y), ("sample_weight", sample_weight)):
+            _disjoint(self.grad, "grad", a, iname)
         cdef Py_ssize_t B = self.c.max_batch
         cdef void* xp = _ptr(X)
         cdef void* yp = _ptr(y)
@@ -1489,7 +1688,7 @@ cdef class Network:
             raise ValueError("X: no rows")
         self._check_y(y, n)
         self._check_sw(sample_weight, n)
-        cdef OptC o = self._opt(opt)
+        cdef OptC o = self._opt(opt, [("X", X), ("y", y), ("sample_weight", sample_weight)])
         cdef void* xp = _ptr(X)
         cdef void* yp = _ptr(y)
         cdef void* wp = _ptr(sample_weight)
@@ -1509,9 +1708,10 @@ cdef class Network:
         """Minibatch steps over the rows X[order] in that order (batch_size ≤ max_batch).
         Returns the mean over rows of the per-batch R (weighted by batch size)."""
         cdef Py_ssize_t n = self._check_X(X), d = self.c.sizes[0]
-        cdef Py_ssize_t bs = int(batch_size)
-        if bs < 1 or bs > self.c.max_batch:
+        batch_size = _int_arg(batch_size, "batch_size: expected an integer")
+        if batch_size < 1 or batch_size > self.c.max_batch:
             raise ValueError(f"batch_size: must be in [1, {self.c.max_batch}], got {batch_size}")
+        cdef Py_ssize_t bs = batch_size
         self._check_y(y, n)
         self._check_sw(sample_weight, n)
         if not isinstance(order, np.ndarray) or order.dtype != np.intp or order.ndim != 1 \
@@ -1520,7 +1720,9 @@ cdef class Network:
         cdef Py_ssize_t m = _dim(order, 0)
         if m and (order.min() < 0 or order.max() >= n):
             raise ValueError(f"order: row indices must lie in [0, {n})")
-        cdef OptC o = self._opt(opt)
+        # labels or row indices overwritten by a step would be read out of bounds by the next
+        cdef OptC o = self._opt(opt, [("X", X), ("y", y), ("sample_weight", sample_weight),
+                                      ("order", order)])
         cdef void* xp = _ptr(X)
         cdef void* yp = _ptr(y)
         cdef void* wp = _ptr(sample_weight)
@@ -1601,6 +1803,10 @@ def gemm(A, B, C, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     if kb != k or _dim(C, 0) != m or _dim(C, 1) != n:
         raise ValueError(f"A {A.shape}, B {B.shape}, C {C.shape}: shapes do not chain "
                          f"(trans_a={ta}, trans_b={tb})")
+    _blas_dims(A, "A")
+    _blas_dims(B, "B")
+    _disjoint(C, "C", A, "A")
+    _disjoint(C, "C", B, "B")
     cdef double fa = float(alpha), fb = float(beta)
     cdef void* ap = _ptr(A)
     cdef void* bp = _ptr(B)

@@ -374,6 +374,10 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
     """Adam step number t ≥ 1: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
     param ← param − lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)."""
     _check_same_dtype(param=param, grad=grad, m=m, v=v)
+    if isinstance(t, (float, np.floating)) and float(t).is_integer():
+        t = int(t)
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+        raise TypeError(f"t: the Adam step number must be an integer, got {t!r}")  # as the Cython kernel
     if t < 1:
         raise ValueError(f"t: Adam step count starts at 1, got {t}")
     dt = param.dtype.type
@@ -388,14 +392,19 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
 
 
 def apply_update(theta, grad, opt):
-    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t."""
-    opt.t += 1
-    if opt.code == 0:
+    """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t (only once the
+    step is done: a refused step leaves the step count, and so Adam's bias correction, as it was)."""
+    code = opt.code
+    if code not in (0, 1, 2, 3):
+        raise ValueError(f"opt: unknown optimizer code {code!r}")
+    t = opt.t + 1
+    if code == 0:
         sgd_update(theta, grad, opt.lr)
-    elif opt.code in (1, 2):
-        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=opt.code == 2)
+    elif code in (1, 2):
+        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == 2)
     else:
-        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, opt.t)
+        adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
+    opt.t = t
 
 
 # ----------------------------------------------------------------------------------------------------------
