@@ -14,7 +14,8 @@ Prints one JSON object. Method:
 
 Both are compared with what the epoch must allocate: the Network workspace (O(batch): the gathered
 input rows, one activation and one delta buffer per layer, targets, weights, labels), the optimizer state
-(none for plain SGD) and the row order fit keeps (O(n): ``train_idx`` and the shuffled ``order``, intp).
+(none for plain SGD), the row order fit keeps (O(n): ``train_idx`` and the shuffled ``order``, intp) and
+one copy of the parameter vector (O(model): the weights before the epoch, put back if it diverges).
 """
 from __future__ import annotations
 
@@ -108,11 +109,13 @@ def main(argv=None):
     ws = workspace_bytes(m.spec, B, np.dtype(bc.DTYPE).itemsize)
     order_bytes = 2 * n * np.dtype(np.intp).itemsize
     opt_bytes = m._optimizer.state1.nbytes + m._optimizer.state2.nbytes
-    expected = ws + order_bytes + opt_bytes
+    rollback_bytes = m.get_params_vector().nbytes  # the weights before each epoch, put back if it diverges
+    expected = ws + order_bytes + opt_bytes + rollback_bytes
     out = {
         "workload": wl, "rows": n, "batch": B, "threads": args.threads,
         "data_bytes": data_bytes, "model_bytes": model_bytes,
         "workspace_bytes": ws, "order_bytes": order_bytes, "optimizer_bytes": opt_bytes,
+        "rollback_bytes": rollback_bytes,
         "expected_growth_bytes": expected,
         "rss_start_bytes": rss_start, "rss_before_fit_bytes": rss_before,
         "peak_rss_bytes": peak if can_reset else maxrss, "hwm_reset": can_reset, "ru_maxrss_bytes": maxrss,

@@ -251,7 +251,7 @@ def report(path):
             status = "PASS" if ok else "MISS"
             n_pass += ok
             n_miss += not ok
-            trow.append([f"W1 epoch memory {th}T: growth <= workspace+order (+slack)",
+            trow.append([f"W1 epoch memory {th}T: growth <= workspace+order+rollback (+slack)",
                          f"{m['traced_peak_bytes'] / MiB:.2f} MiB traced, {m['rss_growth_bytes'] / MiB:.2f}"
                          f" MiB RSS", status])
     else:
@@ -273,8 +273,9 @@ def report(path):
                           f"{(m['peak_rss_bytes'] - m['rss_start_bytes'] - m['data_bytes']) / MiB:.1f}"])
         lines.append(table(mrows, ["thr", "data MiB", "model MiB", "workspace", "order (O(n))", "expected",
                                    "traced peak", "RSS growth", "peak-start-data"]))
-        lines.append("  expected = workspace (O(batch)) + row order (2 intp arrays, O(n)) + optimizer state;"
-                     " traced peak = NumPy/Python\n  allocations during fit (tracemalloc); RSS growth = peak RSS"
+        lines.append("  expected = workspace (O(batch)) + row order (2 intp arrays, O(n)) + optimizer state +"
+                     " one parameter copy (rollback on divergence, O(model));\n  traced peak = NumPy/Python"
+                     " allocations during fit (tracemalloc); RSS growth = peak RSS"
                      " during fit - RSS before (data and model resident);\n  peak-start-data = peak RSS - RSS"
                      " at process start - data (imports, BLAS buffers, model, workspace).")
         lines.append("")
