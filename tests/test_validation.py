@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from fastmlp import FastMLP
+from fastmlp.validation import check_array
 
 
 @pytest.fixture
@@ -120,3 +121,19 @@ def test_load_with_malformed_metadata(tmp_path):
     np.savez(p, theta=np.zeros(3), meta=np.array(json.dumps({"format": "fastmlp", "layer_sizes": [1]})))
     with pytest.raises(ValueError, match="path: .* malformed"):
         FastMLP.load(p)
+
+
+def test_masked_entries_are_refused_not_silently_used():
+    """np.asarray would drop the mask and train on the values under it."""
+    X = np.ma.masked_array(np.ones((3, 2), np.float32), mask=[[0, 1], [0, 0], [0, 0]])
+    with pytest.raises(ValueError, match="X: has masked entries"):
+        check_array(X, "X", np.float32)
+    y = np.ma.masked_array([0, 1, 0], mask=[0, 0, 1])
+    with pytest.raises(ValueError, match="y: has masked entries"):
+        FastMLP([2, 3, 2]).fit(np.ones((3, 2), np.float32), y, epochs=1)
+    with pytest.raises(ValueError, match="sample_weight: has masked entries"):
+        FastMLP([2, 3, 2]).fit(np.ones((3, 2), np.float32), [0, 1, 0], epochs=1,
+                               sample_weight=np.ma.masked_array([1.0, 1.0, 1.0], mask=[1, 0, 0]))
+    # nothing masked: an ordinary array
+    out = check_array(np.ma.masked_array(np.ones((2, 2)), mask=False), "X", np.float64)
+    assert type(out) is np.ndarray and out.shape == (2, 2)

@@ -26,9 +26,17 @@ def check_dtype(dtype):
     return dt.type
 
 
+def _refuse_masked(x, name):
+    """np.asarray drops a mask and keeps whatever lies under it: refuse masked entries rather than train
+    or predict on them (a MaskedArray with nothing masked is an ordinary array)."""
+    if isinstance(x, np.ma.MaskedArray) and np.ma.getmaskarray(x).any():
+        raise ValueError(f"{name}: has masked entries; fill them (np.ma.filled) or drop those rows first")
+
+
 def _as_numeric(x, name):
     if hasattr(x, "toarray") or type(x).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name}: sparse input is not supported; pass a dense array")
+    _refuse_masked(x, name)
     arr = np.asarray(x)
     if arr.dtype == object:
         try:
@@ -78,6 +86,7 @@ def check_targets(y, n_samples, name="y"):
         raise ValueError(f"{name}: targets are required")
     if hasattr(y, "toarray"):
         raise TypeError(f"{name}: sparse targets are not supported")
+    _refuse_masked(y, name)
     arr = np.asarray(y)
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"{name}: expected a 1-D or 2-D array, got shape {arr.shape}")
