@@ -393,14 +393,11 @@ def momentum_update(param, grad, velocity, lr, momentum=0.9, nesterov=False, *, 
 
 def adam_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, t=_REQUIRED, *,
                 backend=None):
-    """Adam step number ``t`` (an integer, 1 for the first step): ``m ← β1 m + (1−β1) g``; ``v ← β2 v + (1−β2) g²``;
+    """Adam step number ``t`` (an integer, 1 for the first step): ``m ← β1 m + (1−β1) g``;
+    ``v ← β2 v + (1−β2) g²``;
     ``param ← param − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``; in place
     (``m`` and ``v`` start at zeros). Returns ``param``."""
-    t = _need(t, "t", "adam_update")
-    if isinstance(t, (float, np.floating)) and t == int(t):
-        t = int(t)
-    if not isinstance(t, (int, np.integer)):
-        raise TypeError(f"t: the Adam step number must be an integer, got {t!r}")
+    t = _need(t, "t", "adam_update")  # both backends refuse a non-integer t (TypeError naming it)
     get_backend(backend).adam_update(*_flat(param=param, grad=grad, m=m, v=v), lr, beta1, beta2, eps, t)
     return param
 
