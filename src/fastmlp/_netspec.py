@@ -10,55 +10,31 @@ from __future__ import annotations
 
 import numpy as np
 
-# Codes shared with _kernels.pyx (keep in sync with the ACT_* enum there).
-ACTIVATIONS = (
-    "identity", "logistic", "tanh", "relu", "leaky_relu", "prelu",
-    "elu", "softplus", "gelu", "silu", "softsign", "hardtanh", "softmax",
-)
-ACTIVATION_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
-ALIASES = {"sigmoid": "logistic", "linear": "identity", "swish": "silu"}
-HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "softmax")
-# Default parameter: slope for x<0 (leaky_relu), scale gamma (elu), initial per-unit slope (prelu).
-DEFAULT_PARAM = {"leaky_relu": 0.01, "elu": 1.0, "prelu": 0.25}
-# f'(z) cannot be recovered from f(z) alone for these: the forward pass keeps Z.
-NEEDS_Z = frozenset({"prelu", "gelu", "silu"})
-
-LOSSES = ("cross_entropy", "binary_cross_entropy", "squared_error")
-LOSS_CODES = {name: code for code, name in enumerate(LOSSES)}
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-OPTIMIZER_CODES = {name: code for code, name in enumerate(OPTIMIZERS)}
+from ._registry import (  # noqa: F401  (re-exported: the layout's readers import the tables from here)
+    ACTIVATION_CODES, ACTIVATION_TABLE, ACTIVATIONS, ALIASES, DEFAULT_PARAM, HIDDEN_ACTIVATIONS, LOSS_CODES,
+    LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, NEEDS_Z, OPTIMIZER_CODES, OPTIMIZER_TABLE, OPTIMIZERS, OUTPUT_OF_LOSS,
+    OUTPUT_ONLY, PER_UNIT, canonical_activation)
 
 
-def canonical_activation(name) -> str:
-    """Return the canonical activation name for ``name`` (aliases resolved), or raise ValueError."""
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a string, got {type(name).__name__}")
-    key = name.lower()
-    key = ALIASES.get(key, key)
-    if key not in ACTIVATION_CODES:
-        raise ValueError(
-            f"activation: unknown activation {name!r}; choose one of "
-            f"{', '.join(HIDDEN_ACTIVATIONS)} (aliases: {', '.join(ALIASES)})")
-    return key
-
-
-def parse_activation(spec):
-    """``"relu"`` or ``("leaky_relu", 0.2)`` -> (canonical name, float parameter)."""
+def parse_activation(spec, argument: str = "activation") -> tuple[str, float]:
+    """``"relu"`` or ``("leaky_relu", 0.2)`` -> (canonical name, float parameter), checked by the
+    registry's rule for that parameter; errors name ``argument``."""
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:
-            raise ValueError(f"activation: expected a name or (name, parameter), got {spec!r}")
-        name, param = canonical_activation(spec[0]), float(spec[1])
-    else:
-        name = canonical_activation(spec)
-        param = DEFAULT_PARAM.get(name, 0.0)
-    if not np.isfinite(param):
-        raise ValueError(f"activation: parameter of {name} must be finite, got {param}")
-    if name == "leaky_relu" and param < 0:
-        raise ValueError(f"activation: leaky_relu slope must be >= 0, got {param}")
-    if name == "elu" and param <= 0:
-        raise ValueError(f"activation: elu gamma must be > 0, got {param}")
-    return name, param
+            raise ValueError(f"{argument}: expected a name or (name, parameter), got {spec!r}")
+        name = canonical_activation(spec[0], argument)
+        entry = ACTIVATION_TABLE[name]
+        try:
+            param = float(spec[1])
+        except (TypeError, ValueError):
+            raise ValueError(f"{argument}: the parameter of {name} must be a number, got {spec[1]!r}") from None
+        if entry.param is None:
+            if not np.isfinite(param):
+                raise ValueError(f"{argument}: parameter of {name} must be finite, got {param}")
+            return name, param
+        return name, entry.param.check(param, name, argument)
+    name = canonical_activation(spec, argument)
+    return name, ACTIVATION_TABLE[name].default_param
 
 
 class NetSpec:
@@ -83,14 +59,14 @@ class NetSpec:
         if loss not in LOSS_CODES:
             raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         out = activations[-1]
-        if "softmax" in activations[:-1]:
-            raise ValueError("activation: softmax is an output activation only")
-        if loss == "cross_entropy" and out != "softmax":
-            raise ValueError("loss: cross_entropy needs the softmax output")
-        if out == "softmax" and loss != "cross_entropy":
-            raise ValueError("loss: the softmax output is trained with cross_entropy")
-        if loss == "binary_cross_entropy" and out != "logistic":
-            raise ValueError("loss: binary_cross_entropy needs the sigmoid (logistic) output")
+        for name in activations[:-1]:
+            if name in OUTPUT_ONLY:
+                raise ValueError(f"activation: {name} is an output activation only")
+        needed = OUTPUT_OF_LOSS.get(loss)
+        if needed is not None and out != needed:
+            raise ValueError(f"loss: {loss} needs the {ACTIVATION_TABLE[needed].label} output")
+        if out in OUTPUT_ONLY and LOSS_OF_OUTPUT.get(out) != loss:
+            raise ValueError(f"loss: the {out} output is trained with {LOSS_OF_OUTPUT[out]}")
         self.sizes = sizes
         self.activations = tuple(activations)
         self.params = tuple(float(p) for p in params)
@@ -104,7 +80,7 @@ class NetSpec:
             pos += sizes[l] * sizes[l + 1]
             b_off.append(pos)
             pos += sizes[l + 1]
-            if self.activations[l] == "prelu":
+            if self.activations[l] in PER_UNIT:
                 g_off.append(pos)
                 pos += sizes[l + 1]
             else:
