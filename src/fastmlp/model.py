@@ -98,6 +98,7 @@ class FastMLP:
         self.val_score_curve = []
         self.best_epoch = None
         self.n_epochs = 0
+        self.metadata = {}
 
     # ------------------------------------------------------------------------------------------------
     # Parameters
@@ -554,12 +555,17 @@ class FastMLP:
             "backend": self.backend if isinstance(self.backend, str) else "cython", "l2": self.l2,
             "y_1d": bool(self._y_1d), "n_epochs": self.n_epochs, "best_epoch": self.best_epoch,
             "loss_curve": self.loss_curve, "val_loss_curve": self.val_loss_curve,
-            "val_score_curve": self.val_score_curve,
+            "val_score_curve": self.val_score_curve, "metadata": self.metadata,
         }
 
     def save(self, path):
         """Write the model to ``path`` (a .npz holding θ, the classes and JSON metadata; no pickle)."""
-        arrays = {"theta": self._theta, "meta": np.array(json.dumps(self._meta()))}
+        try:
+            meta = json.dumps(self._meta())
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"metadata: must be JSON-serialisable (str keys; numbers, strings, lists, "
+                            f"dicts), {exc}") from None
+        arrays = {"theta": self._theta, "meta": np.array(meta)}
         if self.classes_ is not None:
             cls = np.asarray(self.classes_)
             if cls.dtype == object:
@@ -615,6 +621,9 @@ class FastMLP:
         model.loss_curve = list(meta.get("loss_curve", []))
         model.val_loss_curve = list(meta.get("val_loss_curve", []))
         model.val_score_curve = list(meta.get("val_score_curve", []))
+        model.metadata = meta.get("metadata", {})
+        if not isinstance(model.metadata, dict):
+            raise ValueError(f"path: {fname} has malformed fastmlp metadata (metadata is not a dict)")
         return model
 
     def __repr__(self):
