@@ -20,7 +20,8 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SRC = os.path.join(_HERE, "..", "src")
 # Benchmark this checkout (as benchmarks/compare_sklearn.py does), built in place.
-if os.path.isdir(os.path.join(_SRC, "fastmlp")) and os.path.abspath(_SRC) not in map(os.path.abspath, sys.path):
+if (os.path.isdir(os.path.join(_SRC, "fastmlp"))
+        and os.path.abspath(_SRC) not in map(os.path.abspath, sys.path)):
     sys.path.insert(0, os.path.abspath(_SRC))
 
 from fastmlp import FastMLP  # noqa: E402
@@ -85,7 +86,7 @@ def make_X(n, d, seed=1):
     return X
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def data(wl, n, seed=1):
     """(X, y) for workload ``wl`` with n rows: y are intp labels (classifiers) or float32 (n, d_out)."""
     sizes = WORKLOADS[wl][0]

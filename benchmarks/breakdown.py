@@ -220,7 +220,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kind", choices=("train", "infer", "latency", "epoch"))
     ap.add_argument("workload", choices=tuple(bc.WORKLOADS))
-    ap.add_argument("sizes", type=int, nargs="+", help="batch (train), rows (infer/latency), rows batch (epoch)")
+    ap.add_argument("sizes", type=int, nargs="+",
+                    help="batch (train), rows (infer/latency), rows batch (epoch)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--budget", type=float, default=6.0, help="seconds of timing per thread count")
     args = ap.parse_args(argv)

@@ -15,11 +15,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import bench_common as bc  # noqa: E402  (also puts this checkout's src/ on sys.path)
-from bench_params import COOLDOWN, LoadMeter, limits as _limits  # noqa: E402
-
 # Load the BLAS libraries now, so that threadpoolctl sees (and limits) both numpy's and scipy's OpenBLAS.
 import scipy.linalg.cython_blas  # noqa: E402,F401
+
+import bench_common as bc  # noqa: E402  (also puts this checkout's src/ on sys.path)
+from bench_params import COOLDOWN, LoadMeter, limits as _limits  # noqa: E402
 
 
 def _make(kind, column, case, threads):

@@ -106,7 +106,8 @@ def activation_table(doc):
     for b in doc.get("benchmarks", []):
         info = b.get("extra_info", {})
         if info.get("kind") == "activation":
-            ns[(info["activation"], info["which"], info["column"])] = b["stats"]["median"] / info["elements"] * 1e9
+            key = (info["activation"], info["which"], info["column"])
+            ns[key] = b["stats"]["median"] / info["elements"] * 1e9
     if not ns:
         return []
     lines = ["Activation kernels, 4096x128 float32, 1 thread (ns per element)",
@@ -177,7 +178,8 @@ def report(path):
                      for d in blas.get("libraries", []))
     env = blas.get("env", {})
     openblas_env = {k: v for k, v in env.items() if k.startswith("OPENBLAS")}
-    lines.append(f"fastmlp benchmark report  ({doc.get('datetime', '?')}, {mi.get('cpu', {}).get('brand_raw', '?')},"
+    lines.append(f"fastmlp benchmark report  ({doc.get('datetime', '?')},"
+                 f" {mi.get('cpu', {}).get('brand_raw', '?')},"
                  f" {mi.get('cpu', {}).get('count', '?')} CPUs, python {mi.get('python_version', '?')})")
     lines.append(f"BLAS: {libs or '?'}; fastmlp SIMD path: {mi.get('fastmlp_simd')}")
     lines.append("OPENBLAS_* environment: " + (", ".join(f"{k}={v}" for k, v in openblas_env.items())
@@ -206,8 +208,8 @@ def report(path):
     lines.append("Medians (us/s = microseconds per sample) and ratios (fm = fastmlp, Cython backend)")
     lines.append(table(rows, header))
     if flagged:
-        lines.append(f"! = taken under outside load (steal > {STEAL:.0%} or other processes > {OTHERS:.0%} of the "
-                     f"CPUs): {len(flagged)} benchmark(s), listed at the end")
+        lines.append(f"! = taken under outside load (steal > {STEAL:.0%} or other processes > {OTHERS:.0%}"
+                     f" of the CPUs): {len(flagged)} benchmark(s), listed at the end")
     lines.append("")
 
     # Targets
@@ -281,7 +283,8 @@ def report(path):
         lines.append("")
 
     if overhead is not None:
-        lines.append(f"One _kernels.gemm Python call (1x1): {fmt_time(overhead)}; it is part of every floor call.")
+        lines.append(f"One _kernels.gemm Python call (1x1): {fmt_time(overhead)};"
+                     " it is part of every floor call.")
         notes = []
         # L layers: L forward, L-1 delta and L weight-gradient products.
         for case, ncalls in ((("W3", 32), 3 * 2 - 1), (("W4", 64), 3 * 3 - 1)):
@@ -290,8 +293,9 @@ def report(path):
                 fm = med.get(("train", case, th, "fastmlp"))
                 if f and fm:
                     net = f[0] - ncalls * overhead
-                    notes.append(f"{case[0]} b{case[1]} {th}T: floor {fmt_time(f[0])} = {ncalls} calls; without their"
-                                 f" call cost {fmt_time(net)} -> fastmlp/floor {fm[0] / net:.2f}")
+                    notes.append(f"{case[0]} b{case[1]} {th}T: floor {fmt_time(f[0])} = {ncalls} calls;"
+                                 f" without their call cost {fmt_time(net)}"
+                                 f" -> fastmlp/floor {fm[0] / net:.2f}")
         lines.extend("  " + n for n in notes)
         lines.append("")
     lines.extend(activation_table(doc))

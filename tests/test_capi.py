@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp._netspec import ACTIVATION_CODES
 from conftest import ALL_ACTIVATIONS, assert_close
+from fastmlp._netspec import ACTIVATION_CODES
 
 OK, BAD_ACTIVATION, NEEDS_Z, BAD_ARGUMENT = 0, 1, 2, 3
 

@@ -374,7 +374,8 @@ USAGE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("args, message", USAGE_ERRORS, ids=[" ".join(a) or "(none)" for a, _ in USAGE_ERRORS])
+@pytest.mark.parametrize("args, message", USAGE_ERRORS,
+                         ids=[" ".join(a) or "(none)" for a, _ in USAGE_ERRORS])
 def test_bad_arguments_in_process(args, message, capsys):
     assert main(args) == 2
     out, err = capsys.readouterr()
@@ -402,7 +403,8 @@ BAD_INPUT = [
     (["train", "no_x.npz"], "data: no_x.npz has no array 'X' (it holds: features, y)"),
     (["train", "bad_shape.npz"], "data: X in bad_shape.npz must be 2-D"),
     (["train", "one_class.npz"], "y: found only one class (0); classification needs at least 2"),
-    (["train", "good.csv", "--target", "nope"], "--target: no column 'nope' in good.csv (columns: a, b, label)"),
+    (["train", "good.csv", "--target", "nope"],
+     "--target: no column 'nope' in good.csv (columns: a, b, label)"),
     (["train", "good.csv", "--target", "7"], "--target: column 7 is out of range for good.csv (3 columns)"),
     (["train", "good.csv", "--dataset", "xor"], "data: give a data file or --dataset, not both"),
     (["train", "--dataset", "beans", "--noise", "0.1"], "--noise: the beans dataset has no noise parameter"),

@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import ALL_ACTIVATIONS, DTYPES
 from fastmlp import FastMLP, exchange
 from fastmlp.exchange import UnsupportedLayerError
-from conftest import ALL_ACTIVATIONS, DTYPES
 
 # Two implementations (different summation orders, fastmlp's polynomial exp/sigmoid/tanh, torch's or
 # onnxruntime's own) agree to about this; the same implementation agrees exactly.

@@ -341,7 +341,8 @@ class TestHardenedBoundary:
         cases = [
             (lambda: cy.gemm(X, W, X), "C: must not share memory with A"),
             (lambda: cy.dense_forward(X, W, b, X[:]), "out: must not share memory with X"),
-            (lambda: cy.dense_forward(X, W, b, np.empty((4, 4)), "gelu", Z=W), "Z: must not share memory with W"),
+            (lambda: cy.dense_forward(X, W, b, np.empty((4, 4)), "gelu", Z=W),
+             "Z: must not share memory with W"),
             (lambda: cy.delta_backward(X, W, A, None, X[:], "tanh"), "out: must not share memory with delta"),
             (lambda: cy.backprop_activation(X, A, None, A, "tanh"), "out: must not share memory with A"),
             (lambda: cy.activation_derivative(A, None, A, "tanh"), "out: must not share memory with A"),
@@ -353,8 +354,10 @@ class TestHardenedBoundary:
              r"out: must not share memory with Z \(other than being Z itself\)"),
             (lambda: cy.squared_error(X, buf[:16].reshape(4, 4), buf[1:].reshape(4, 4)),
              r"delta: must not share memory with Y \(other than"),
-            (lambda: cy.momentum_update(b, W[0], W[0], 0.1, 0.9, True), "velocity: must not share memory with grad"),
-            (lambda: cy.adam_update(b, W[0], X[0], X[0], 0.1, 0.9, 0.999, 1e-8, 1), "v: must not share memory with m"),
+            (lambda: cy.momentum_update(b, W[0], W[0], 0.1, 0.9, True),
+             "velocity: must not share memory with grad"),
+            (lambda: cy.adam_update(b, W[0], X[0], X[0], 0.1, 0.9, 0.999, 1e-8, 1),
+             "v: must not share memory with m"),
         ]
         for call, msg in cases:
             before = (X.copy(), W.copy(), A.copy())
@@ -474,7 +477,7 @@ class TestNetworkBoundary:
         assert np.isfinite(theta).all()
 
     def test_buffers_sharing_memory_are_refused(self, cy):
-        from fastmlp._netspec import Optimizer, NetSpec
+        from fastmlp._netspec import NetSpec, Optimizer
         spec, theta, grad, net = _cy_net(cy)
         with pytest.raises(ValueError, match="grad: must not share memory with theta"):
             cy.Network(spec, theta, theta, 4)

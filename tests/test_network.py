@@ -19,11 +19,12 @@ CASES = [
 
 
 def _make(sizes, hidden, output, loss, dtype, rng):
-    params = [0.25 if a == "prelu" else {"leaky_relu": 0.01, "elu": 1.0}.get(a, 0.0) for a in hidden + [output]]
+    params = [0.25 if a == "prelu" else {"leaky_relu": 0.01, "elu": 1.0}.get(a, 0.0)
+              for a in hidden + [output]]
     spec = NetSpec(sizes, hidden + [output], params, loss)
     theta = np.zeros(spec.n_params, dtype)
     Ws, bs, gs = spec.views(theta)
-    for W, b, g, p in zip(Ws, bs, gs, params):
+    for W, b, g in zip(Ws, bs, gs):
         W[...] = rng.standard_normal(W.shape) * 1.5 / np.sqrt(W.shape[0])
         b[...] = rng.standard_normal(b.shape) * 0.1
         if g is not None:

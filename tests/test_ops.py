@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp import backend as backend_mod
-from fastmlp import ops
-from fastmlp._netspec import Optimizer
 from conftest import ALL_ACTIVATIONS, assert_close
+from fastmlp import backend as backend_mod, ops
+from fastmlp._netspec import Optimizer
 
 BACKENDS = ["cython", "numpy"]
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 1, 4), (13, 6, 1), (33, 17, 9)]
@@ -550,12 +549,12 @@ def test_activation_params_checked_alike_on_both_backends(be):
         ("elu", -0.5, ValueError, "elu gamma must be > 0"),
         ("leaky_relu", np.ones(3), ValueError, "must be a scalar"),
     ]:
-        for call in (lambda: ops.activation_forward(Z, activation=act, param=param, backend=be),
-                     lambda: ops.activation_derivative(Z, Z, activation=act, param=param, backend=be),
-                     lambda: ops.dense_forward(Z, np.eye(3), np.zeros(3), activation=act, param=param,
-                                               backend=be)):
+        for call in (lambda a, p: ops.activation_forward(Z, activation=a, param=p, backend=be),
+                     lambda a, p: ops.activation_derivative(Z, Z, activation=a, param=p, backend=be),
+                     lambda a, p: ops.dense_forward(Z, np.eye(3), np.zeros(3), activation=a, param=p,
+                                                    backend=be)):
             with pytest.raises(exc, match=msg):
-                call()
+                call(act, param)
 
 
 def test_adam_step_number_must_be_an_integer(be):

@@ -1,14 +1,13 @@
 """Property-based checks (hypothesis): random shapes, dtypes, activations and architectures."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ALL_ACTIVATIONS
 from fastmlp import FastMLP
-from fastmlp._netspec import Optimizer
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 dims = st.integers(1, 70)
 dtypes = st.sampled_from([np.float32, np.float64])
 acts = st.sampled_from(ALL_ACTIVATIONS)
@@ -41,7 +40,8 @@ def test_dense_forward_and_delta_agree(cy, npb, n, k, m, dtype, act, seed):
 @given(hidden=st.lists(st.integers(1, 12), min_size=0, max_size=3), d=st.integers(1, 6),
        out=st.sampled_from([("softmax", None), ("sigmoid", None), ("identity", None),
                             ("tanh", "squared_error")]),
-       act=acts, batch=st.integers(1, 9), n=st.integers(1, 25), opt=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
+       act=acts, batch=st.integers(1, 9), n=st.integers(1, 25),
+       opt=st.sampled_from(["sgd", "momentum", "nesterov", "adam"]),
        seed=st.integers(0, 2 ** 31))
 def test_training_agrees_across_backends(hidden, d, out, act, batch, n, opt, seed):
     rng = np.random.default_rng(seed)

@@ -16,8 +16,14 @@ import pytest
 sklearn = pytest.importorskip("sklearn")
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import (load_breast_cancer, load_diabetes, load_digits, make_classification,  # noqa: E402
-                              make_multilabel_classification, make_regression)
+from sklearn.datasets import (  # noqa: E402
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    make_classification,
+    make_multilabel_classification,
+    make_regression,
+)
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
@@ -96,7 +102,8 @@ def test_top_level_lazy_names():
 # Same parameters and fitted attributes as scikit-learn's
 # ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("ours, theirs", [(FastMLPClassifier, MLPClassifier), (FastMLPRegressor, MLPRegressor)])
+@pytest.mark.parametrize("ours, theirs",
+                         [(FastMLPClassifier, MLPClassifier), (FastMLPRegressor, MLPRegressor)])
 def test_same_constructor_parameters_and_defaults(ours, theirs):
     mine, ref = ours().get_params(), theirs().get_params()
     for name, value in ref.items():
@@ -209,8 +216,8 @@ def test_poisson_loss_matches_sklearn_and_a_glm():
         FastMLPRegressor(loss="poisson").fit(X, y - 5.0)
     # a minibatch of zero-weight rows contributes nothing (as for squared error), rather than dividing by 0
     sw = np.r_[np.zeros(40), np.ones(60)]
-    est = FastMLPRegressor(loss="poisson", hidden_layer_sizes=(3,), solver="sgd", batch_size=20, shuffle=False,
-                           max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
+    est = FastMLPRegressor(loss="poisson", hidden_layer_sizes=(3,), solver="sgd", batch_size=20,
+                           shuffle=False, max_iter=3, random_state=0).fit(X, y, sample_weight=sw)
     assert np.isfinite(est.loss_curve_).all()
 
 
@@ -321,12 +328,14 @@ def test_float32_stays_float32(kind, solver):
         assert est.predict_proba(X).dtype == np.float32
         assert est.predict_log_proba(X).dtype == np.float32
     # integer or float64 input follows scikit-learn: float64
-    est64 = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver, random_state=0).fit(X.astype(np.float64), y)
+    est64 = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver,
+                random_state=0).fit(X.astype(np.float64), y)
     assert est64.coefs_[0].dtype == np.float64
     Xint = np.round(X * 3).astype(np.int64)
     assert Est(hidden_layer_sizes=(6,), max_iter=2).fit(Xint, y).coefs_[0].dtype == np.float64
     # the dtype parameter fixes it
-    forced = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver, dtype=np.float32).fit(X.astype(np.float64), y)
+    forced = Est(hidden_layer_sizes=(6,), max_iter=5, solver=solver,
+                 dtype=np.float32).fit(X.astype(np.float64), y)
     assert forced.coefs_[0].dtype == np.float32 and forced.transform(X.astype(np.float64)).dtype == np.float32
 
 

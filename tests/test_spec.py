@@ -167,8 +167,10 @@ def test_against_pytorch_autograd():
         loss, dW, db = m.gradients(X, y)
         lin1, lin2 = torch.nn.Linear(4, 6).double(), torch.nn.Linear(6, 3).double()
         with torch.no_grad():
-            lin1.weight.copy_(torch.tensor(m.weights[0].T)); lin1.bias.copy_(torch.tensor(m.biases[0]))
-            lin2.weight.copy_(torch.tensor(m.weights[1].T)); lin2.bias.copy_(torch.tensor(m.biases[1]))
+            lin1.weight.copy_(torch.tensor(m.weights[0].T))
+            lin1.bias.copy_(torch.tensor(m.biases[0]))
+            lin2.weight.copy_(torch.tensor(m.weights[1].T))
+            lin2.bias.copy_(torch.tensor(m.biases[1]))
         out = lin2(module(lin1(torch.tensor(X))))
         tl = torch.nn.functional.cross_entropy(out, torch.tensor(y))
         tl.backward()
