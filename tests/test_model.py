@@ -118,11 +118,11 @@ def test_early_stopping_restores_best_weights(backend):
     best = int(np.argmin(m.val_loss_curve)) + 1
     assert m.best_epoch == best and len(m.loss_curve) == best + 5
     np.testing.assert_array_equal(m.get_params_vector(), snapshots[best])
-    assert m._eval_loss(*_encoded(m, Xv, yv)) == pytest.approx(min(m.val_loss_curve), rel=1e-12)
+    assert m._validation_metrics(*_encoded(m, Xv, yv), None)[0] == pytest.approx(min(m.val_loss_curve), rel=1e-12)
 
 
 def _encoded(m, X, y):
-    return m._check_X(X), m._encode(y, len(X), fitting=False)
+    return m._check_X(X), m._encode(y, len(X))[0]
 
 
 def test_validation_split_and_patience_on_training_loss():

@@ -11,9 +11,25 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import (  # noqa: F401  (re-exported: the layout's readers import the tables from here)
-    ACTIVATION_CODES, ACTIVATION_TABLE, ACTIVATIONS, ALIASES, DEFAULT_PARAM, HIDDEN_ACTIVATIONS, LOSS_CODES,
-    LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, NEEDS_Z, OPTIMIZER_CODES, OPTIMIZER_TABLE, OPTIMIZERS, OUTPUT_OF_LOSS,
-    OUTPUT_ONLY, PER_UNIT, canonical_activation)
+    ACTIVATION_CODES,
+    ACTIVATION_TABLE,
+    ACTIVATIONS,
+    ALIASES,
+    DEFAULT_PARAM,
+    HIDDEN_ACTIVATIONS,
+    LOSS_CODES,
+    LOSS_OF_OUTPUT,
+    LOSS_TABLE,
+    LOSSES,
+    NEEDS_Z,
+    OPTIMIZER_CODES,
+    OPTIMIZER_TABLE,
+    OPTIMIZERS,
+    OUTPUT_OF_LOSS,
+    OUTPUT_ONLY,
+    PER_UNIT,
+    canonical_activation,
+)
 
 
 def parse_activation(spec, argument: str = "activation") -> tuple[str, float]:
@@ -27,7 +43,8 @@ def parse_activation(spec, argument: str = "activation") -> tuple[str, float]:
         try:
             param = float(spec[1])
         except (TypeError, ValueError):
-            raise ValueError(f"{argument}: the parameter of {name} must be a number, got {spec[1]!r}") from None
+            raise ValueError(f"{argument}: the parameter of {name} must be a number, "
+                             f"got {spec[1]!r}") from None
         if entry.param is None:
             if not np.isfinite(param):
                 raise ValueError(f"{argument}: parameter of {name} must be finite, got {param}")
@@ -130,24 +147,43 @@ class Optimizer:
     g includes λ W for weights (L2 on weights only).
     """
 
-    def __init__(self, kind="sgd", n_params=0, dtype=np.float64, lr=0.01, l2=0.0, momentum=0.9,
-                 beta1=0.9, beta2=0.999, eps=1e-8):
-        if kind not in OPTIMIZER_CODES:
-            raise ValueError(f"optimizer: unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
-        for name, value in (("lr", lr), ("l2", l2), ("momentum", momentum), ("eps", eps)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: must be a finite number >= 0, got {value}")
-        for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{name}: must be in [0, 1), got {value}")
+    def __init__(self, kind: str = "sgd", n_params: int = 0, dtype=np.float64, lr: float | None = 0.01,
+                 l2: float = 0.0, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, *, names: dict[str, str] | None = None):
+        from .validation import ParameterError, check_param
+        if not isinstance(kind, str) or kind not in OPTIMIZER_TABLE:
+            raise ParameterError(f"optimizer: unknown optimizer {kind!r}; "
+                                 f"choose one of {', '.join(OPTIMIZERS)}")
+        entry = OPTIMIZER_TABLE[kind]
+        names = names or {}
+        if lr is None:
+            lr = entry.default_lr
         self.kind = kind
-        self.code = OPTIMIZER_CODES[kind]
-        self.lr, self.l2, self.momentum = float(lr), float(l2), float(momentum)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.code = entry.code
+        self.lr = check_param("lr", lr, names.get("lr"))
+        self.l2 = check_param("l2", l2, names.get("l2"))
+        self.momentum = check_param("momentum", momentum, names.get("momentum"))
+        self.beta1 = check_param("beta1", beta1, names.get("beta1"))
+        self.beta2 = check_param("beta2", beta2, names.get("beta2"))
+        self.eps = check_param("eps", eps, names.get("eps"))
         self.t = 0
-        n_state = {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[kind]
-        self.state1 = np.zeros(n_params if n_state >= 1 else 0, dtype=dtype)
-        self.state2 = np.zeros(n_params if n_state >= 2 else 0, dtype=dtype)
+        self._settings = (kind, self.lr, self.l2, self.momentum, self.beta1, self.beta2, self.eps)
+        self.state1 = np.zeros(n_params if entry.n_state >= 1 else 0, dtype=dtype)
+        self.state2 = np.zeros(n_params if entry.n_state >= 2 else 0, dtype=dtype)
+
+    @property
+    def settings(self) -> tuple:
+        """The hyperparameters as given (a partial_fit with the same settings keeps the state)."""
+        return self._settings
+
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate (scikit-learn's name for ``lr``; schedules change it)."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.lr = float(value)
 
     def __repr__(self):
         return f"Optimizer({self.kind!r}, lr={self.lr}, l2={self.l2}, t={self.t})"

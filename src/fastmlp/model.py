@@ -9,21 +9,29 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 import zipfile
 
 import numpy as np
 
-from ._netspec import (DEFAULT_PARAM, LOSSES, NetSpec, Optimizer, OPTIMIZERS, canonical_activation,
-                       parse_activation)
+from . import _training
+from ._netspec import NetSpec, Optimizer, parse_activation
+from ._registry import ACTIVATION_TABLE, HE_INIT, LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, OPTIMIZERS
+from ._training import EarlyStopping
 from .backend import get_backend
-from .progress import epoch_progress
-from .validation import (check_array, check_dtype, check_number, check_positive_int,
-                         check_sample_weight, check_targets)
+from .validation import (
+    ParameterError,
+    check_array,
+    check_bool,
+    check_dtype,
+    check_param,
+    check_positive_int,
+    check_sample_weight,
+    check_targets,
+)
 
 FORMAT_VERSION = 1
-# Activations whose weights get He initialisation (the rest: Glorot uniform).
-_HE = frozenset({"relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "softplus"})
-_OUTPUTS = {"softmax": "cross_entropy", "logistic": "binary_cross_entropy"}
+INITS = ("auto", "sklearn")
 _PREDICT_BATCH = 1024
 
 
@@ -54,42 +62,47 @@ class FastMLP:
     """
 
     def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None, dtype=np.float32,
-                 seed=0, backend="cython", l2=0.0):
+                 seed=0, backend="auto", l2=0.0, init="auto"):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
-            raise TypeError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
+            raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
         if len(sizes) < 2:
-            raise ValueError(f"layer_sizes: need at least [d_in, d_out], got {sizes}")
+            raise ParameterError(f"layer_sizes: need at least [d_in, d_out], got {sizes}")
         n_hidden = len(sizes) - 2
         if isinstance(activation, list):
             if len(activation) != n_hidden:
-                raise ValueError(f"activation: got {len(activation)} activations for {n_hidden} hidden layers")
+                raise ParameterError(f"activation: got {len(activation)} activations for {n_hidden} "
+                                     "hidden layers (give one name for all, or one per hidden layer)")
             hidden = [parse_activation(a) for a in activation]
         else:
             hidden = [parse_activation(activation)] * n_hidden
-        out_name, out_param = ("softmax", 0.0) if output == "softmax" else parse_activation(output)
+        out_name, out_param = parse_activation(output, "output")
         if loss is None:
-            loss = _OUTPUTS.get(out_name, "squared_error")
-        if loss not in LOSSES:
-            raise ValueError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+            loss = LOSS_OF_OUTPUT.get(out_name, "squared_error")
+        if not isinstance(loss, str) or loss not in LOSSES:
+            raise ParameterError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if out_name == "softmax" and sizes[-1] < 2:
-            raise ValueError("layer_sizes: a softmax output needs at least 2 units")
+            raise ParameterError("layer_sizes: a softmax output needs at least 2 units")
+        if not isinstance(init, str) or init not in INITS:
+            raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, got {init!r}")
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        self.backend = backend
         self._backend = get_backend(backend)
-        self.l2 = check_number(l2, "l2", low=0)
+        self._backend_name = backend
+        self.l2 = check_param("l2", l2)
+        self.init = init
         self.activation = activation
         self.output = output
         self.spec = NetSpec(sizes, [a for a, _ in hidden] + [out_name],
                             [p for _, p in hidden] + [out_param], loss)
-        self._rng = np.random.default_rng(seed)
+        self._rng = _make_rng(seed)
         self._theta = np.zeros(self.spec.n_params, dtype=self.dtype)
         self._grad = np.zeros(self.spec.n_params, dtype=self.dtype)
         self._initialize()
         self._train_net = None
         self._infer_net = None
-        self._lock = threading.Lock()
+        self._prefix_nets = {}
+        self._lock = threading.RLock()
         self._optimizer = None
         self.classes_ = None
         self._y_1d = True
@@ -98,26 +111,62 @@ class FastMLP:
         self.val_score_curve = []
         self.best_epoch = None
         self.n_epochs = 0
+        self.samples_seen = 0
+        self.last_fit = None
         self.metadata = {}
 
     # ------------------------------------------------------------------------------------------------
     # Parameters
     # ------------------------------------------------------------------------------------------------
     def _initialize(self):
-        """Glorot uniform (He normal for the ReLU family) weights, zero biases, PReLU slopes at their
-        initial value; deterministic given ``seed``."""
+        """Initial parameters, deterministic given ``seed``; PReLU slopes start at their parameter.
+
+        ``init="auto"``: He normal N(0, 2/fan_in) before the ReLU family (the registry's ``he_init``),
+        Glorot uniform ±√(6/(fan_in+fan_out)) otherwise, zero biases. ``init="sklearn"``: scikit-learn's
+        MLP initialisation, W then b uniform in ±√(f/(fan_in+fan_out)) per layer, f = 2 when the layer's
+        activation (the output layer: the last hidden one) is logistic, else 6, drawn in that order."""
         Ws, bs, gs = self.spec.views(self._theta)
+        acts = self.spec.activations
+        n_hidden = self.spec.n_layers - 1
         for l, (W, b, g) in enumerate(zip(Ws, bs, gs)):
             fan_in, fan_out = W.shape
-            act = self.spec.activations[l]
-            if act in _HE:
-                W[...] = self._rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
-            else:
-                bound = np.sqrt(6.0 / (fan_in + fan_out))
+            if self.init == "sklearn":
+                if not isinstance(self.activation, list):
+                    name = parse_activation(self.activation)[0]
+                else:
+                    name = acts[min(l, n_hidden - 1)] if n_hidden else "identity"
+                bound = np.sqrt((2.0 if name == "logistic" else 6.0) / (fan_in + fan_out))
                 W[...] = self._rng.uniform(-bound, bound, W.shape)
-            b[...] = 0
+                b[...] = self._rng.uniform(-bound, bound, fan_out)
+            else:
+                if acts[l] in HE_INIT:
+                    W[...] = self._rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+                else:
+                    bound = np.sqrt(6.0 / (fan_in + fan_out))
+                    W[...] = self._rng.uniform(-bound, bound, W.shape)
+                b[...] = 0
             if g is not None:
                 g[...] = self.spec.params[l]
+
+    def reseed(self, seed) -> None:
+        """Restart the random stream used for shuffling and validation splits from ``seed`` (an int, None,
+        a ``np.random.Generator`` or a legacy ``np.random.RandomState``, used as given)."""
+        self._rng = _make_rng(seed)
+        self.seed = seed
+
+    @property
+    def backend(self) -> str:
+        """The backend this model computes with ("cython", "numpy" or "auto"); assigning switches it (the
+        workspaces are rebuilt on the next call)."""
+        return self._backend_name
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        module = get_backend(name)
+        with self._lock:
+            self._backend, self._backend_name = module, name
+            self._train_net = self._infer_net = None
+            self._prefix_nets = {}
 
     @property
     def layer_sizes(self):
@@ -181,7 +230,8 @@ class FastMLP:
     # ------------------------------------------------------------------------------------------------
     # Workspaces (they live as long as the model)
     # ------------------------------------------------------------------------------------------------
-    def _net_for_training(self, batch_size):
+    def _training_network(self, batch_size: int):
+        """The training workspace (gradients, activations and deltas for ``batch_size`` rows)."""
         if self._train_net is None or self._train_net.max_batch < batch_size:
             self._train_net = self._backend.Network(self.spec, self._theta, self._grad, batch_size)
         return self._train_net
@@ -190,6 +240,17 @@ class FastMLP:
         if self._infer_net is None:
             self._infer_net = self._backend.Network(self.spec, self._theta, self._grad, _PREDICT_BATCH)
         return self._infer_net
+
+    def _prefix_net(self, k: int):
+        """A network made of the first k+1 layers (a prefix of the flat vector): hidden layer k's output."""
+        net = self._prefix_nets.get(k)
+        if net is None:
+            s = self.spec
+            sub = NetSpec(s.sizes[:k + 2], s.activations[:k + 1], s.params[:k + 1], "squared_error")
+            net = self._backend.Network(sub, self._theta[:sub.n_params], np.zeros(sub.n_params, self.dtype),
+                                        _PREDICT_BATCH)
+            self._prefix_nets[k] = net
+        return net
 
     def _infer(self, X):
         """Network output for validated X. The workspace is shared, so concurrent callers (a thread pool
@@ -201,29 +262,41 @@ class FastMLP:
     def __getstate__(self):
         # Workspaces, the backend module and the lock are rebuilt on demand after unpickling.
         state = self.__dict__.copy()
-        for key in ("_train_net", "_infer_net", "_backend", "_lock"):
+        for key in ("_train_net", "_infer_net", "_prefix_nets", "_backend", "_lock"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state):
+        if "_backend_name" not in state:  # pickled before the backend became a property
+            state["_backend_name"] = state.pop("backend", "auto")
+        state.setdefault("init", "auto")
+        state.setdefault("samples_seen", 0)
+        state.setdefault("last_fit", None)
+        state.setdefault("metadata", {})
         self.__dict__.update(state)
-        self._backend = get_backend(self.backend)
+        if not self._theta.flags.writeable:  # unpickled from a read-only memory map (joblib)
+            self._theta = self._theta.copy()
+        self._backend = get_backend(self._backend_name)
         self._train_net = self._infer_net = None
-        self._lock = threading.Lock()
+        self._prefix_nets = {}
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------------------------
     # Targets
     # ------------------------------------------------------------------------------------------------
     @property
     def is_classifier(self) -> bool:
-        return self.spec.loss != "squared_error"
+        return LOSS_TABLE[self.spec.loss].classifier
 
-    def _encode(self, y, n, fitting, classes=None):
-        """Targets in the kernels' form: intp labels (softmax) or a float (n, d_out) matrix."""
+    def _encode(self, y, n, fitting=False, classes=None):
+        """(Y, classes_, y_1d): the targets in the kernels' form (intp labels for softmax, else a float
+        (n, d_out) matrix), the class labels they were mapped with and whether y was 1-D. Pure: the model
+        is changed only once the whole call has been checked (see ``_commit_targets``)."""
         y = check_targets(y, n)
         d_out = self.spec.sizes[-1]
         loss = self.spec.loss
-        if loss == "squared_error":
+        y_1d = y.ndim == 1 or d_out == 1
+        if not LOSS_TABLE[loss].classifier:
             if y.dtype.kind not in "biuf":
                 raise TypeError(f"y: expected numeric targets, got dtype {y.dtype}")
             if y.ndim == 1:
@@ -231,33 +304,37 @@ class FastMLP:
             if y.shape[1] != d_out:
                 raise ValueError(f"y: expected {d_out} target columns, got {y.shape[1]}")
             Y = np.ascontiguousarray(y, dtype=self.dtype)
-            if not np.isfinite(Y).all():
+            if not self._backend.all_finite(Y):
                 raise ValueError("y: contains NaN or infinity")
-            if fitting:
-                self._y_1d = np.asarray(check_targets(y, n)).ndim == 1 or d_out == 1
-            return Y
+            if loss == "poisson" and (Y < 0).any():
+                raise ValueError("y: Poisson targets must be >= 0 (counts or rates); some are negative")
+            return Y, self.classes_, y_1d if fitting else self._y_1d
         if loss == "binary_cross_entropy" and d_out > 1:
             if y.ndim != 2 or y.shape[1] != d_out:
                 raise ValueError(f"y: a multilabel sigmoid output needs a 0/1 matrix (n, {d_out}), "
                                  f"got shape {y.shape}")
             if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
                 raise ValueError("y: multilabel targets must be 0 or 1")
-            if fitting and self.classes_ is None:
-                self.classes_ = np.arange(d_out)
-            return np.ascontiguousarray(y, dtype=self.dtype)
+            cls = np.arange(d_out) if self.classes_ is None else self.classes_
+            return np.ascontiguousarray(y, dtype=self.dtype), cls, self._y_1d
         if y.ndim == 2:
             if y.shape[1] != 1:
                 raise ValueError(f"y: expected a 1-D array of labels, got shape {y.shape}")
             y = y.ravel()
         n_classes = d_out if loss == "cross_entropy" else 2
-        if self.classes_ is None:
+        cls = self.classes_
+        if cls is None:
             if not fitting:
                 raise ValueError("y: the model has no classes yet; fit it first")
-            self.classes_ = self._infer_classes(y, n_classes, classes)
-        idx = self._label_index(y)
+            cls = self._infer_classes(y, n_classes, classes)
+        idx = _label_index(y, cls)
         if loss == "cross_entropy":
-            return idx
-        return np.ascontiguousarray(idx.astype(self.dtype)[:, None])
+            return idx, cls, self._y_1d
+        return np.ascontiguousarray(idx.astype(self.dtype)[:, None]), cls, self._y_1d
+
+    def _commit_targets(self, classes, y_1d):
+        self.classes_ = classes
+        self._y_1d = y_1d
 
     def _infer_classes(self, y, n_classes, classes):
         if classes is not None:
@@ -275,25 +352,6 @@ class FastMLP:
                              "distinct values)")
         return cls
 
-    def _label_index(self, y):
-        cls = self.classes_
-        if cls.dtype.kind in "iu" and y.dtype.kind in "biu" and cls[0] == 0 \
-                and cls[-1] == len(cls) - 1 and len(cls) == cls[-1] + 1:
-            idx = y.astype(np.intp, copy=False)
-            bad = (idx < 0) | (idx >= len(cls))
-        else:
-            try:
-                idx = np.searchsorted(cls, y)
-            except TypeError:
-                raise ValueError(f"y: labels of type {y.dtype} do not match the model's classes "
-                                 f"{cls.tolist()[:10]}") from None
-            idx = np.clip(idx, 0, len(cls) - 1)
-            bad = cls[idx] != y
-        if np.any(bad):
-            unseen = np.unique(np.asarray(y)[bad])[:10].tolist()
-            raise ValueError(f"y: labels {unseen} are not among the model's classes {cls.tolist()[:10]}")
-        return np.ascontiguousarray(idx, dtype=np.intp)
-
     # ------------------------------------------------------------------------------------------------
     # Forward, loss, gradients
     # ------------------------------------------------------------------------------------------------
@@ -303,6 +361,21 @@ class FastMLP:
     def forward(self, X):
         """The network's output for X: softmax probabilities, sigmoid outputs, or the output activation."""
         return self._infer(self._check_X(X))
+
+    def transform(self, X, layer: int = -1) -> np.ndarray:
+        """The activations of hidden layer ``layer`` (0 is the first hidden layer, -1 the last) for X,
+        shape (n_samples, layer_sizes[layer + 1])."""
+        n_hidden = self.spec.n_layers - 1
+        if n_hidden == 0:
+            raise ValueError("layer: the network has no hidden layer to transform to")
+        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)) \
+                or not -n_hidden <= layer < n_hidden:
+            raise ValueError(f"layer: expected an int in [{-n_hidden}, {n_hidden - 1}], got {layer!r}")
+        X = self._check_X(X)
+        k = int(layer) % n_hidden
+        out = np.empty((X.shape[0], self.spec.sizes[k + 1]), dtype=self.dtype)
+        with self._lock:
+            return self._prefix_net(k).forward(X, out)
 
     def loss(self, X, y, sample_weight=None):
         """The regularised risk R = mean loss + (λ/2) Σ‖W‖² on (X, y), with no update."""
@@ -318,175 +391,219 @@ class FastMLP:
     def gradient_vector(self, X, y, sample_weight=None):
         """(R, ∂R/∂θ) with the gradient as a flat vector laid out like ``get_params_vector()``."""
         X = self._check_X(X)
-        Y = self._encode(y, X.shape[0], fitting=self.classes_ is None)
+        Y, _, _ = self._encode(y, X.shape[0], fitting=self.classes_ is None)
         sw = check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        net = self._net_for_training(min(X.shape[0], _PREDICT_BATCH))
-        loss = net.loss_and_grad(X, Y, sw, self.l2)
-        return loss, self._grad.copy()
+        with self._lock:
+            net = self._training_network(min(X.shape[0], _PREDICT_BATCH))
+            loss = net.loss_and_grad(X, Y, sw, self.l2)
+            return loss, self._grad.copy()
 
     # ------------------------------------------------------------------------------------------------
-    # Training (Algorithm 4.1, minibatched, with early stopping)
+    # Training: the shared engine (fastmlp._training), Algorithm 4.1 minibatched, or L-BFGS
     # ------------------------------------------------------------------------------------------------
-    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2):
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if lr is None:
-            lr = 0.001 if optimizer == "adam" else 0.01
-        lr = check_number(lr, "lr", low=0, low_open=True)
-        l2 = self.l2 if l2 is None else check_number(l2, "l2", low=0)
-        momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
-        return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr, l2=l2, momentum=momentum,
-                         beta1=beta1, beta2=beta2, eps=eps)
-
     def fit(self, X, y, epochs=10, batch_size=32, lr=None, optimizer="sgd", *, momentum=0.9, beta1=0.9,
-            beta2=0.999, eps=1e-8, l2=None, validation_data=None, validation_split=0.0, patience=None,
-            min_delta=0.0, shuffle=True, sample_weight=None, verbose=None, callback=None):
-        """Train by minibatch gradient descent (Algorithm 4.1), continuing from the current weights.
+            beta2=0.999, eps=1e-8, l2=None, l2_per_batch=False, schedule="constant", power_t=0.5,
+            validation_data=None, validation_split=0.0, patience=None, min_delta=0.0, monitor=None,
+            restore_best=None, early_stopping=None, shuffle=True, sample_weight=None, class_weight=None,
+            tol=1e-4, max_fun=15000, verbose=None, callback=None):
+        """Train by minibatch gradient descent (Algorithm 4.1) or L-BFGS, continuing from the current
+        weights. Returns self.
 
         Each epoch shuffles the training rows and takes one optimizer step per minibatch (batch_size=1 is
-        per-sample SGD, as in the book); the whole epoch runs as one kernel call. With
-        ``validation_data=(Xv, yv)`` or ``validation_split``, the validation loss is recorded per epoch
-        and training stops after ``patience`` epochs without an improvement larger than ``min_delta``;
-        the weights of the best epoch are restored. Without validation data, ``patience`` watches the
-        training loss. ``callback(model, info)`` is called after every epoch with a dict (epoch, loss,
-        val_loss, val_score); returning True stops training. ``verbose``: None shows a progress bar
-        only on a terminal (and only once the fit is slow), True always reports, False never.
-        Returns self.
+        per-sample SGD, as in the book); the whole epoch runs as one kernel call. ``optimizer``: "sgd",
+        "momentum", "nesterov", "adam" or "lbfgs" (full batch, ``epochs`` iterations at most, ``max_fun``
+        evaluations, gradient tolerance ``tol``). ``lr`` defaults to the optimizer's (0.001 for Adam,
+        0.01 otherwise); ``schedule``: "constant", "invscaling" (α₀ / (t+1)^power_t, t = rows seen),
+        "adaptive" (α / 5 on each plateau) or a ``fastmlp.schedules`` object. ``l2`` (default: the
+        model's) is λ of (λ/2)Σ‖W‖²; ``l2_per_batch=True`` divides it by the minibatch's rows (scikit-learn's
+        ``alpha``). ``sample_weight`` (n,) and ``class_weight`` (None, "balanced" or {label: weight}) weigh
+        each row's loss.
+
+        With ``validation_data=(Xv, yv[, swv])`` or ``validation_split``, the validation loss and score
+        are recorded per epoch. Early stopping watches ``monitor`` ("val_loss" by default with validation
+        data, else "loss"; or "val_score"): training stops after ``patience`` epochs without an
+        improvement larger than ``min_delta``, and the weights of the best epoch are restored
+        (``restore_best``, default: whenever validation data or ``patience`` is given). An
+        ``EarlyStopping`` object may be passed instead to keep its state between calls.
+        ``callback(model, info)`` is called after every epoch with a dict (epoch, loss, val_loss,
+        val_score); returning True stops training. ``verbose``: None shows a progress bar only on a
+        terminal (and only once the fit is slow), True always reports, False never.
+
+        A pass that ends with a non-finite loss or non-finite weights raises ``FloatingPointError``
+        naming ``lr``, with the weights from before that pass put back; nothing about the model changes
+        when an argument is refused.
         """
-        epochs = check_positive_int(epochs, "epochs")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        is_lbfgs = optimizer == "lbfgs"
+        epochs = check_param("epochs", epochs)
+        batch_size = check_param("batch_size", batch_size)
         if patience is not None:
-            patience = check_positive_int(patience, "patience")
-        min_delta = check_number(min_delta, "min_delta", low=0)
-        validation_split = check_number(validation_split, "validation_split", low=0, high=1, high_open=True)
+            patience = check_param("patience", patience)
+        validation_split = check_param("validation_split", validation_split)
+        shuffle = check_bool("shuffle", shuffle)
         if validation_data is not None and validation_split:
-            raise ValueError("validation_split: give validation_data or validation_split, not both")
+            raise ParameterError("validation_split: give validation_data or validation_split, not both")
+        if is_lbfgs:
+            tol = check_param("tol", tol)
+            max_fun = check_param("max_fun", max_fun)
+            l2 = self.l2 if l2 is None else check_param("l2", l2)
+            if validation_data is not None or validation_split or patience is not None \
+                    or early_stopping is not None:
+                raise ParameterError("optimizer: lbfgs trains on the full batch and takes no validation "
+                                     "data, validation_split, patience or early_stopping")
+            opt = None
+        else:
+            opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2)
+        sched = _training.make_schedule(schedule, power_t)
         X = self._check_X(X)
         n = X.shape[0]
-        Y = self._encode(y, n, fitting=True)
-        sw = check_sample_weight(sample_weight, n, self.dtype)
-        opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2)
-        self._optimizer = opt
+        Y, classes, y_1d = self._encode(y, n, fitting=True)
+        sw = self._sample_weights(sample_weight, class_weight, y, n, classes)
 
         train_idx = np.arange(n, dtype=np.intp)
         val = None
         if validation_split:
             n_val = int(round(n * validation_split))
             if n_val < 1 or n_val >= n:
-                raise ValueError(f"validation_split: {validation_split} of {n} samples leaves an empty "
-                                 "training or validation set")
+                raise ParameterError(f"validation_split: {validation_split} of {n} samples leaves an empty "
+                                     "training or validation set")
             perm = self._rng.permutation(n).astype(np.intp)
             val_idx, train_idx = np.sort(perm[:n_val]), np.ascontiguousarray(np.sort(perm[n_val:]))
             val = (np.ascontiguousarray(X[val_idx]), Y[val_idx],
                    None if sw is None else np.ascontiguousarray(sw[val_idx]))
         elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight)")
-            Xv = self._check_X(validation_data[0], "validation_data[0]")
-            Yv = self._encode(validation_data[1], Xv.shape[0], fitting=False)
-            swv = None if len(validation_data) == 2 else \
-                check_sample_weight(validation_data[2], Xv.shape[0], self.dtype)
-            val = (Xv, Yv, swv)
+            val = self._validation_set(validation_data, classes)
+        stopping = self._early_stopping(early_stopping, monitor, patience, min_delta, restore_best, val)
 
-        bs = min(batch_size, len(train_idx))
-        net = self._net_for_training(bs)
-        watch = val is not None or patience is not None
-        best_theta = np.empty_like(self._theta) if watch else None
-        order = train_idx.copy()
-        progress = epoch_progress(epochs, verbose)
-        try:
-            self._run_epochs(net, X, Y, sw, order, bs, opt, epochs, shuffle, val, watch, patience,
-                             min_delta, best_theta, progress, callback)
-        finally:
-            if progress is not None:
-                progress.close()
+        self._commit_targets(classes, y_1d)
+        if is_lbfgs:
+            with self._lock:
+                summary = _training.run_lbfgs(self, X, Y, sw, l2, epochs, max_fun, tol, callback, verbose)
+            if summary.reason == "max_iter":
+                warnings.warn(f"lbfgs stopped after {summary.epochs} iteration(s) before converging "
+                              f"({summary.message}); raise epochs or max_fun, or scale the data",
+                              _training.ConvergenceWarning, stacklevel=2)
+            self.last_fit = summary
+            return self
+        self._optimizer = opt
+        sched.start(opt.lr)
+        plan = _training.EpochPlan(opt, epochs, min(batch_size, len(train_idx)), shuffle,
+                                   opt.l2, l2_per_batch, sched, stopping, val, callback, verbose)
+        with self._lock:
+            self.last_fit = _training.run_epochs(self, X, Y, sw, train_idx, plan)
         return self
 
-    def _run_epochs(self, net, X, Y, sw, order, bs, opt, epochs, shuffle, val, watch, patience,
-                    min_delta, best_theta, progress, callback):
-        best, bad = np.inf, 0
-        last_good = np.empty_like(self._theta)
-        for epoch in range(epochs):
-            if shuffle:
-                self._rng.shuffle(order)
-            np.copyto(last_good, self._theta)
-            loss = net.train_epoch(X, Y, sw, order, bs, opt)
-            if not np.isfinite(loss):
-                self._diverged(last_good, f"lr: training diverged at epoch {self.n_epochs + 1} "
-                                          f"(loss is {loss})", opt)
-            self.n_epochs += 1
-            self.loss_curve.append(float(loss))
-            info = {"epoch": self.n_epochs, "loss": float(loss)}
-            monitored = loss
-            if val is not None:
-                vloss = self._eval_loss(*val)
-                vscore = self._score_encoded(val[0], val[1])
-                self.val_loss_curve.append(vloss)
-                self.val_score_curve.append(vscore)
-                info.update(val_loss=vloss, val_score=vscore)
-                monitored = vloss
-            if progress is not None:
-                progress.update(info)
-            stop = bool(callback(self, info)) if callback is not None else False
-            if watch:
-                if monitored < best - min_delta:
-                    best, bad = monitored, 0
-                    np.copyto(best_theta, self._theta)
-                    self.best_epoch = self.n_epochs
-                else:
-                    bad += 1
-                    if patience is not None and bad >= patience:
-                        stop = True
-            if stop:
-                break
-        if watch and np.isfinite(best):
-            np.copyto(self._theta, best_theta)
-
-    def _diverged(self, last_good, what, opt):
-        """Put back the weights from before the diverged pass, drop the optimizer state (its moments are
-        no longer finite either), and raise."""
-        np.copyto(self._theta, last_good)
-        self._optimizer = None
-        l2 = f" or the L2 penalty (l2={opt.l2})" if opt.l2 else ""
-        raise FloatingPointError(f"{what}; lower the learning rate (lr={opt.lr}){l2}. The weights from "
-                                 "before that pass are kept.")
-
     def partial_fit(self, X, y, batch_size=32, lr=None, optimizer="sgd", *, classes=None,
-                    sample_weight=None, shuffle=True, **optimizer_kwargs):
+                    sample_weight=None, class_weight=None, shuffle=True, l2_per_batch=False,
+                    schedule="constant", power_t=0.5, early_stopping=None, validation_data=None,
+                    callback=None, **optimizer_kwargs):
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
         kept between calls while the optimizer and its settings stay the same. ``classes`` fixes the label
-        set on the first call (needed when the first batch does not show every class)."""
-        batch_size = check_positive_int(batch_size, "batch_size")
+        set on the first call (needed when the first batch does not show every class). The other options
+        are those of ``fit``."""
+        batch_size = check_param("batch_size", batch_size)
+        shuffle = check_bool("shuffle", shuffle)
+        unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2"}
+        if unknown:
+            raise ParameterError(f"partial_fit: unexpected keyword argument(s) {sorted(unknown)}")
         X = self._check_X(X)
         n = X.shape[0]
-        if classes is not None and self.classes_ is None and self.spec.loss != "squared_error":
-            self._encode(np.asarray(classes)[:0], 0, fitting=True, classes=classes)
-        Y = self._encode(y, n, fitting=True)
-        sw = check_sample_weight(sample_weight, n, self.dtype)
-        opt = self._optimizer
+        if classes is not None and self.classes_ is None and self.is_classifier:
+            known = self._infer_classes(np.asarray(classes)[:0], self._n_label_classes(), classes)
+        else:
+            known = self.classes_
+        saved = self.classes_
+        self.classes_ = known
+        try:
+            Y, cls, y_1d = self._encode(y, n, fitting=True)
+        finally:
+            self.classes_ = saved
+        sw = self._sample_weights(sample_weight, class_weight, y, n, cls)
         probe = self._make_optimizer(optimizer, lr, optimizer_kwargs.get("momentum", 0.9),
                                      optimizer_kwargs.get("beta1", 0.9), optimizer_kwargs.get("beta2", 0.999),
                                      optimizer_kwargs.get("eps", 1e-8), optimizer_kwargs.get("l2"))
-        if opt is None or (opt.kind, opt.lr, opt.l2, opt.momentum, opt.beta1, opt.beta2, opt.eps) != \
-                (probe.kind, probe.lr, probe.l2, probe.momentum, probe.beta1, probe.beta2, probe.eps):
-            opt = self._optimizer = probe
-        bs = min(batch_size, n)
-        net = self._net_for_training(bs)
-        order = np.arange(n, dtype=np.intp)
-        if shuffle:
-            self._rng.shuffle(order)
-        last_good = self._theta.copy()
-        loss = net.train_epoch(X, Y, sw, order, bs, opt)
-        if not np.isfinite(loss):
-            self._diverged(last_good, f"lr: training diverged (loss is {loss})", opt)
-        self.n_epochs += 1
-        self.loss_curve.append(float(loss))
+        sched = _training.make_schedule(schedule, power_t)
+        val = None if validation_data is None else self._validation_set(validation_data, cls)
+        opt = self._optimizer
+        if opt is None or opt.settings != probe.settings:
+            opt = probe
+        self._commit_targets(cls, y_1d)
+        self._optimizer = opt
+        sched.start(probe.lr)
+        plan = _training.EpochPlan(opt, 1, min(batch_size, n), shuffle, probe.l2, l2_per_batch, sched,
+                                   early_stopping, val, callback, False)
+        with self._lock:
+            self.last_fit = _training.run_epochs(self, X, Y, sw, np.arange(n, dtype=np.intp), plan)
         return self
 
-    def _eval_loss(self, X, Y, sw=None):
-        """Mean data loss (no L2 term) on encoded targets, with no gradient kept."""
-        net = self._net_for_training(1)
-        return float(net.loss(X, Y, sw))
+    def _n_label_classes(self):
+        return self.spec.sizes[-1] if self.spec.loss == "cross_entropy" else 2
+
+    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2):
+        if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+            raise ParameterError(f"optimizer: unknown optimizer {optimizer!r}; choose one of "
+                                 f"{', '.join(OPTIMIZERS)} or lbfgs")
+        return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr if lr is not None else None,
+                         l2=self.l2 if l2 is None else l2, momentum=momentum, beta1=beta1, beta2=beta2,
+                         eps=eps)
+
+    def _sample_weights(self, sample_weight, class_weight, y, n, classes):
+        sw = check_sample_weight(sample_weight, n, self.dtype)
+        if class_weight is None:
+            return sw
+        if not self.is_classifier or self.spec.sizes[-1] > 1 and self.spec.loss == "binary_cross_entropy":
+            raise ParameterError("class_weight: only single-label classification models take class "
+                                 "weights; use sample_weight")
+        labels = np.asarray(y).ravel()
+        cw = _training.class_sample_weights(class_weight, labels, np.asarray(classes), self.dtype)
+        return cw if sw is None else np.ascontiguousarray(sw * cw)
+
+    def _validation_set(self, validation_data, classes):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ParameterError("validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight)")
+        Xv = self._check_X(validation_data[0], "validation_data[0]")
+        saved = self.classes_
+        self.classes_ = classes
+        try:
+            Yv, _, _ = self._encode(validation_data[1], Xv.shape[0])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"validation_data: {exc}") from None
+        finally:
+            self.classes_ = saved
+        swv = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            swv = check_sample_weight(validation_data[2], Xv.shape[0], self.dtype)
+            if not swv.sum() > 0:
+                raise ValueError("validation_data: the validation sample weights are all zero")
+        return Xv, Yv, swv
+
+    def _early_stopping(self, early_stopping, monitor, patience, min_delta, restore_best, val):
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                raise ParameterError("early_stopping: expected a fastmlp EarlyStopping, got "
+                                     f"{early_stopping!r}")
+            if early_stopping.monitor != "loss" and val is None:
+                raise ParameterError(f"early_stopping: monitor={early_stopping.monitor!r} needs "
+                                     "validation_data or validation_split")
+            return early_stopping
+        if monitor is None:
+            monitor = "val_loss" if val is not None else "loss"
+        elif monitor != "loss" and val is None:
+            raise ParameterError(f"monitor: {monitor!r} needs validation_data or validation_split")
+        if restore_best is None:
+            restore_best = val is not None or patience is not None
+        if val is None and patience is None and not restore_best:
+            return None
+        return EarlyStopping(monitor, min_delta, patience, check_bool("restore_best", restore_best))
+
+    # Hooks of the engine (a scikit-learn adapter reports its losses in scikit-learn's convention)
+    def _report_loss(self, raw: float) -> float:
+        """The training loss recorded in ``loss_curve`` for the kernels' R."""
+        return float(raw)
+
+    def _validation_metrics(self, Xv, Yv, swv):
+        """(validation loss without the L2 term, validation score) for encoded validation targets."""
+        net = self._training_network(1)
+        return float(net.loss(Xv, Yv, swv)), self._score_encoded(Xv, Yv, swv)
 
     # ------------------------------------------------------------------------------------------------
     # Prediction and scoring
@@ -521,7 +638,7 @@ class FastMLP:
     def score(self, X, y, sample_weight=None):
         """Accuracy (classification; exact-match for multilabel) or R² averaged over outputs."""
         X = self._check_X(X)
-        Y = self._encode(y, X.shape[0], fitting=False)
+        Y, _, _ = self._encode(y, X.shape[0])
         sw = check_sample_weight(sample_weight, X.shape[0], np.float64)
         return self._score_encoded(X, Y, sw)
 
@@ -552,7 +669,7 @@ class FastMLP:
             "activations": [[a, p] for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])],
             "output": [self.spec.activations[-1], self.spec.params[-1]],
             "loss": self.spec.loss, "dtype": np.dtype(self.dtype).name, "seed": _jsonable_seed(self.seed),
-            "backend": self.backend if isinstance(self.backend, str) else "cython", "l2": self.l2,
+            "backend": self.backend, "l2": self.l2, "init": self.init,
             "y_1d": bool(self._y_1d), "n_epochs": self.n_epochs, "best_epoch": self.best_epoch,
             "loss_curve": self.loss_curve, "val_loss_curve": self.val_loss_curve,
             "val_score_curve": self.val_score_curve, "metadata": self.metadata,
@@ -607,7 +724,8 @@ class FastMLP:
             out_name, out_param = meta["output"]
             model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
-                        backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0))
+                        backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
+                        init=meta.get("init", "auto"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         if theta.shape != model._theta.shape or theta.dtype != model._theta.dtype:
@@ -627,7 +745,7 @@ class FastMLP:
         return model
 
     def __repr__(self):
-        acts = [a if p == DEFAULT_PARAM.get(a, 0.0) else f"{a}({p:g})"
+        acts = [a if p == ACTIVATION_TABLE[a].default_param else f"{a}({p:g})"
                 for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])]
         act = acts[0] if len(set(acts)) == 1 else acts
         return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={self.spec.activations[-1]!r}, "
@@ -636,10 +754,37 @@ class FastMLP:
 
 
 def _output_spec(name, param):
-    if name == "softmax":
-        return "softmax"
-    return (name, param) if name in DEFAULT_PARAM else name
+    return (name, param) if ACTIVATION_TABLE[name].param is not None else name
 
 
 def _jsonable_seed(seed):
     return int(seed) if isinstance(seed, (int, np.integer)) else None
+
+
+def _make_rng(seed):
+    """The model's random stream: a legacy ``RandomState`` or a ``Generator`` is used as given (shared
+    with the caller, as scikit-learn's ``random_state``); anything else seeds a new ``Generator``."""
+    if isinstance(seed, (np.random.RandomState, np.random.Generator)):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def _label_index(y, classes):
+    """Row labels -> intp indices into ``classes`` (sorted), or ValueError naming the unseen labels."""
+    cls = classes
+    if cls.dtype.kind in "iu" and y.dtype.kind in "biu" and cls[0] == 0 \
+            and cls[-1] == len(cls) - 1 and len(cls) == cls[-1] + 1:
+        idx = y.astype(np.intp, copy=False)
+        bad = (idx < 0) | (idx >= len(cls))
+    else:
+        try:
+            idx = np.searchsorted(cls, y)
+        except TypeError:
+            raise ValueError(f"y: labels of type {y.dtype} do not match the model's classes "
+                             f"{cls.tolist()[:10]}") from None
+        idx = np.clip(idx, 0, len(cls) - 1)
+        bad = cls[idx] != y
+    if np.any(bad):
+        unseen = np.unique(np.asarray(y)[bad])[:10].tolist()
+        raise ValueError(f"y: labels {unseen} are not among the model's classes {cls.tolist()[:10]}")
+    return np.ascontiguousarray(idx, dtype=np.intp)

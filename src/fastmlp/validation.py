@@ -1,11 +1,107 @@
-"""Input validation at the Python boundary: clear errors that name the argument, before any kernel runs."""
+"""Validation at the Python boundary: every parameter and array checked once, by one rule, with one message
+naming the argument, before any state changes or any kernel runs.
+
+Every face (``FastMLP``, ``fastmlp.sklearn``, ``fastmlp.ops``, the CLI) checks hyperparameters through
+``check_param`` (the rules are the table ``PARAMETERS``; a face passes its own spelling of the name as
+``argument``, e.g. scikit-learn's ``learning_rate_init`` for ``lr``), activations through
+``_netspec.parse_activation`` (the registry's rules) and arrays through ``check_array``,
+``check_targets`` and ``check_sample_weight``.
+"""
 from __future__ import annotations
 
+import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
+
+
+class ParameterError(ValueError, TypeError):
+    """A hyperparameter of the wrong type or out of range (a ValueError and a TypeError, as
+    scikit-learn's InvalidParameterError, so that either ``except`` catches it)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A number's rule: ``kind`` "real" (finite) or "int" (an integer, not a bool), and its bounds."""
+
+    kind: str = "real"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    allow_inf: bool = False   # +inf accepted (n_iter_no_change=np.inf: never stop)
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        what = "an integer" if self.kind == "int" else "a finite number"
+        return what + (" " + " and ".join(parts) if parts else "") + (" (or inf)" if self.allow_inf else "")
+
+
+# One rule per hyperparameter, whatever face it arrives through.
+PARAMETERS: dict[str, Rule] = {
+    "lr": Rule(low=0.0, low_open=True),
+    "l2": Rule(low=0.0),
+    "momentum": Rule(low=0.0, high=1.0),
+    "beta1": Rule(low=0.0, high=1.0, high_open=True),
+    "beta2": Rule(low=0.0, high=1.0, high_open=True),
+    "eps": Rule(low=0.0, low_open=True),
+    "power_t": Rule(low=0.0),
+    "factor": Rule(low=1.0, low_open=True),
+    "min_lr": Rule(low=0.0),
+    "min_delta": Rule(low=0.0),
+    "tol": Rule(low=0.0),
+    "validation_split": Rule(low=0.0, high=1.0, high_open=True),
+    "epochs": Rule("int", low=1),
+    "batch_size": Rule("int", low=1),
+    "patience": Rule("int", low=1, allow_inf=True),
+    "max_fun": Rule("int", low=1),
+    "layer": Rule("int"),
+}
+
+
+def check_param(name: str, value, argument: str | None = None) -> float | int:
+    """``value`` checked by the rule ``PARAMETERS[name]``: an int or a float, or ``ParameterError`` whose
+    message starts with ``argument`` (default ``name``)."""
+    rule = PARAMETERS[name]
+    arg = argument or name
+    if rule.allow_inf and isinstance(value, numbers.Real) and not isinstance(value, bool) \
+            and value == math.inf:
+        return math.inf
+    if rule.kind == "int":
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise ParameterError(f"{arg}: expected {rule.describe()}, got {value!r}")
+        value = int(value)
+    else:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value):
+            raise ParameterError(f"{arg}: expected {rule.describe()}, got {value!r}")
+        value = float(value)
+    if rule.low is not None and (value < rule.low or (rule.low_open and value == rule.low)):
+        raise ParameterError(f"{arg}: must be {'>' if rule.low_open else '>='} {rule.low:g}, got {value!r}")
+    if rule.high is not None and (value > rule.high or (rule.high_open and value == rule.high)):
+        raise ParameterError(f"{arg}: must be {'<' if rule.high_open else '<='} {rule.high:g}, got {value!r}")
+    return value
+
+
+def check_choice(argument: str, value, choices) -> str:
+    """``value`` if it is one of the strings ``choices``, else ``ParameterError`` naming ``argument``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(f"{argument}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_bool(argument: str, value) -> bool:
+    """``value`` if it is True or False (NumPy's too), else ``ParameterError`` naming ``argument``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{argument}: expected True or False, got {value!r}")
+    return bool(value)
 
 
 try:
@@ -111,19 +207,10 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     return sw
 
 
-def check_positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {value!r}")
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """An integer >= ``minimum`` (layer sizes, row counts); ``ParameterError`` naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name}: expected an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+        raise ParameterError(f"{name}: must be >= {minimum}, got {value}")
     return int(value)
-
-
-def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name}: must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ValueError(f"{name}: must be {'<' if high_open else '<='} {high}, got {value}")
-    return float(value)
