@@ -26,7 +26,7 @@ import sys
 
 from .commands import class_limit, decide_task
 from .data import make_dataset, read_data
-from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CLIError
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CLIError, one_line
 from .parser import build_parser, parse
 
 __all__ = ["main", "build_parser", "CLIError", "read_data", "make_dataset", "decide_task", "class_limit",
@@ -35,7 +35,6 @@ __all__ = ["main", "build_parser", "CLIError", "read_data", "make_dataset", "dec
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad usage, 130 interrupted)."""
-    from .errors import one_line
     parser = build_parser()
     try:
         args = parse(parser, argv)

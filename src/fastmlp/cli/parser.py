@@ -4,7 +4,7 @@ help. Activation, loss and optimizer names and their parameter rules come from t
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block): ``fastmlp train: error: ... (see --help)``."""
 
-    def error(self, message: str) -> Any:  # NoReturn: exits
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
