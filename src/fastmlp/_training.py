@@ -170,8 +170,9 @@ class EarlyStopping:
             self.best = v
             self.best_epoch = epoch
             if self.restore_best:
-                if self.best_theta is None or self.best_theta.shape != theta.shape \
-                        or self.best_theta.dtype != theta.dtype:
+                kept = self.best_theta
+                if kept is None or kept.shape != theta.shape or kept.dtype != theta.dtype \
+                        or not kept.flags.writeable:
                     self.best_theta = theta.copy()
                 else:
                     np.copyto(self.best_theta, theta)

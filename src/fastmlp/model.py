@@ -169,6 +169,12 @@ class FastMLP:
             self._prefix_nets = {}
 
     @property
+    def optimizer(self) -> Optimizer | None:
+        """The optimizer state kept between ``partial_fit`` calls (None before training or after a
+        diverged pass); ``optimizer.lr`` is the current learning rate."""
+        return self._optimizer
+
+    @property
     def layer_sizes(self):
         return list(self.spec.sizes)
 
@@ -274,8 +280,13 @@ class FastMLP:
         state.setdefault("last_fit", None)
         state.setdefault("metadata", {})
         self.__dict__.update(state)
-        if not self._theta.flags.writeable:  # unpickled from a read-only memory map (joblib)
-            self._theta = self._theta.copy()
+        # Arrays unpickled from a read-only memory map (joblib) become private, writable copies.
+        for key in ("_theta", "_grad"):
+            if not getattr(self, key).flags.writeable:
+                setattr(self, key, getattr(self, key).copy())
+        opt = self._optimizer
+        if opt is not None:
+            opt.state1, opt.state2 = np.array(opt.state1), np.array(opt.state2)
         self._backend = get_backend(self._backend_name)
         self._train_net = self._infer_net = None
         self._prefix_nets = {}

@@ -30,12 +30,9 @@ scikit-learn is only imported by this module; ``import fastmlp`` works without i
 from __future__ import annotations
 
 import numbers
-import threading
 import warnings
 
 import numpy as np
-import scipy.optimize
-from scipy.special import xlogy
 
 try:
     import sklearn  # noqa: F401  (absolute import: the real scikit-learn, never this module)
@@ -46,7 +43,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted
@@ -56,46 +52,58 @@ try:  # scikit-learn >= 1.6
 except ImportError:  # pragma: no cover - older scikit-learn
     _sk_validate_data = None
 
-from ._netspec import NetSpec, Optimizer, parse_activation
+from . import _training
+from ._netspec import parse_activation
+from ._training import EarlyStopping
 from .backend import get_backend
-from .validation import check_dtype, check_sample_weight
+from .model import FastMLP
+from .validation import (
+    ParameterError,
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_param,
+    check_sample_weight,
+)
 
 __all__ = ["FastMLPClassifier", "FastMLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-_PREDICT_BATCH = 1024   # rows per chunk of the inference workspace
-_FULL_BATCH = 1024      # rows per chunk of the L-BFGS (full-batch) workspace
+# scikit-learn's parameter names for the shared rules of fastmlp.validation.PARAMETERS
+_OPTIMIZER_NAMES = {"lr": "learning_rate_init", "l2": "alpha", "momentum": "momentum", "beta1": "beta_1",
+                    "beta2": "beta_2", "eps": "epsilon"}
+
+
+class _EstimatorNet(FastMLP):
+    """The ``FastMLP`` an estimator holds. It trains like any ``FastMLP``; only the losses it records are
+    reported in scikit-learn's convention: the mean over outputs of the squared error (fastmlp sums over
+    outputs; both train with the gradient of the sum), with the L2 term ``reg_coef · Σ‖W‖²`` kept whole,
+    and one validation score of 1 for a single-class problem."""
+
+    reg_coef = 0.0
+    mean_over_outputs = False
+    single_class = False
+
+    def _report_loss(self, raw):
+        d = self.spec.sizes[-1]
+        if not self.mean_over_outputs or d == 1:
+            return float(raw)
+        reg = self.reg_coef * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.weights)
+        return float((raw - reg) / d + reg)
+
+    def _validation_metrics(self, Xv, Yv, swv):
+        loss, score = super()._validation_metrics(Xv, Yv, swv)
+        if self.mean_over_outputs:
+            loss /= self.spec.sizes[-1]
+        return loss, (1.0 if self.single_class else score)
 
 
 # ------------------------------------------------------------------------------------------------------
-# Parameter checking (errors name the argument)
+# Parameter translation: scikit-learn's names -> fastmlp's rules (fastmlp.validation) and arguments
 # ------------------------------------------------------------------------------------------------------
 
 def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-
-
-def _check_real(name, v, low=None, high=None, low_open=False, high_open=False):
-    if not _is_real(v):
-        raise ValueError(f"{name}: expected a finite number, got {v!r}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name}: must be {'>' if low_open else '>='} {low}, got {v!r}")
-    if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name}: must be {'<' if high_open else '<='} {high}, got {v!r}")
-
-
-def _check_choice(name, v, choices):
-    if not isinstance(v, str) or v not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {v!r}")
-
-
-def _check_bool(name, v):
-    if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {v!r}")
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
 
 def _hidden_sizes(hidden_layer_sizes):
@@ -103,13 +111,13 @@ def _hidden_sizes(hidden_layer_sizes):
     if _is_int(h):
         h = [h]
     elif isinstance(h, (str, bytes)) or not hasattr(h, "__iter__"):
-        raise ValueError(f"hidden_layer_sizes: expected an int or a sequence of ints, got {h!r}")
+        raise ParameterError(f"hidden_layer_sizes: expected an int or a sequence of ints, got {h!r}")
     sizes = list(h)
     for s in sizes:
         if not _is_int(s):
-            raise ValueError(f"hidden_layer_sizes: expected ints, got {hidden_layer_sizes!r}")
+            raise ParameterError(f"hidden_layer_sizes: expected ints, got {hidden_layer_sizes!r}")
         if s < 1:
-            raise ValueError(f"hidden_layer_sizes: every size must be >= 1, got {list(sizes)}")
+            raise ParameterError(f"hidden_layer_sizes: every size must be >= 1, got {list(sizes)}")
     return [int(s) for s in sizes]
 
 
@@ -120,59 +128,39 @@ def _is_single_activation(a):
             and isinstance(a[1], numbers.Real) and not isinstance(a[1], bool))
 
 
-def _hidden_activations(activation, n_hidden):
-    """``activation`` -> one (name, parameter) per hidden layer. Accepts a name, ``(name, parameter)`` or
-    a list/tuple of those with one entry per hidden layer."""
+def _model_activation(activation, n_hidden):
+    """scikit-learn's ``activation`` as ``FastMLP``'s: one spec for every layer, or a list with one per
+    hidden layer (checked here so that the error names the estimator's parameter)."""
     if _is_single_activation(activation):
-        acts = [parse_activation(tuple(activation) if not isinstance(activation, str) else activation)]
-        acts = acts * n_hidden
-    elif isinstance(activation, (tuple, list)):
+        spec = activation if isinstance(activation, str) else tuple(activation)
+        parse_activation(spec)
+        return spec
+    if isinstance(activation, (tuple, list)):
         if len(activation) != n_hidden:
-            raise ValueError(f"activation: got {len(activation)} activations for {n_hidden} hidden layers "
-                             "(give one name for all, or one per hidden layer)")
-        acts = []
+            raise ParameterError(f"activation: got {len(activation)} activations for {n_hidden} hidden "
+                                 "layers (give one name for all, or one per hidden layer)")
+        specs = []
         for a in activation:
             if not _is_single_activation(a):
-                raise ValueError(f"activation: expected a name or (name, parameter), got {a!r}")
-            acts.append(parse_activation(tuple(a) if not isinstance(a, str) else a))
-    else:
-        raise ValueError(f"activation: expected a name, (name, parameter) or a list of those, "
+                raise ParameterError(f"activation: expected a name or (name, parameter), got {a!r}")
+            specs.append(a if isinstance(a, str) else tuple(a))
+            parse_activation(specs[-1])
+        return specs
+    raise ParameterError(f"activation: expected a name, (name, parameter) or a list of those, "
                          f"got {activation!r}")
-    for name, _ in acts:
-        if name == "softmax":
-            raise ValueError("activation: softmax is an output activation only")
-    return acts
 
 
-# ------------------------------------------------------------------------------------------------------
-# Kernel workspaces bound to one parameter vector (never pickled; rebuilt on demand)
-# ------------------------------------------------------------------------------------------------------
+def _check_solver(est):
+    if est.solver not in _STOCHASTIC_SOLVERS:
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                             f"{est.solver} is not stochastic.")
+    return True
 
-class _Workspace:
-    def __init__(self, backend, spec, theta):
-        self.backend, self.spec, self.theta = backend, spec, theta
-        self.grad = np.zeros_like(theta)
-        self.lock = threading.Lock()
-        self.infer = backend.Network(spec, theta, self.grad, _PREDICT_BATCH)
-        self.train = None
-        self.hidden = {}
 
-    def train_net(self, batch):
-        if self.train is None or self.train.max_batch < batch:
-            self.train = self.backend.Network(self.spec, self.theta, self.grad, batch)
-        return self.train
-
-    def hidden_net(self, k):
-        """A network made of the first k+1 layers (a prefix of the flat parameter vector): its output is
-        hidden layer k's activation."""
-        net = self.hidden.get(k)
-        if net is None:
-            s = self.spec
-            sub = NetSpec(s.sizes[:k + 2], s.activations[:k + 1], s.params[:k + 1], "squared_error")
-            net = self.backend.Network(sub, self.theta[:sub.n_params], np.zeros(sub.n_params, self.theta.dtype),
-                                       _PREDICT_BATCH)
-            self.hidden[k] = net
-        return net
+def _densify(X):
+    if hasattr(X, "toarray"):
+        return np.ascontiguousarray(X.toarray())
+    return X
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -180,50 +168,40 @@ class _Workspace:
 # ------------------------------------------------------------------------------------------------------
 
 class _BaseFastMLP(BaseEstimator):
-    """Everything the classifier and the regressor share. Not for direct use."""
+    """Everything the classifier and the regressor share: translating parameters, targets and fitted
+    attributes between scikit-learn and the ``FastMLP`` in ``_model``. Not for direct use."""
 
     _classifier = False
 
-    # ----------------------------------------------------------------------------------------------
-    # Parameters
-    # ----------------------------------------------------------------------------------------------
     def _check_params(self):
         self._hidden_sizes = _hidden_sizes(self.hidden_layer_sizes)
-        self._hidden_acts = _hidden_activations(self.activation, len(self._hidden_sizes))
-        _check_choice("solver", self.solver, ("lbfgs", "sgd", "adam"))
-        _check_real("alpha", self.alpha, low=0)
+        self._model_activation = _model_activation(self.activation, len(self._hidden_sizes))
+        check_choice("solver", self.solver, ("lbfgs", "sgd", "adam"))
+        for rule, name in _OPTIMIZER_NAMES.items():
+            check_param(rule, getattr(self, name), name)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             if not _is_int(self.batch_size) or self.batch_size < 1:
-                raise ValueError(f"batch_size: expected 'auto' or an int >= 1, got {self.batch_size!r}")
-        _check_choice("learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
-        _check_real("learning_rate_init", self.learning_rate_init, low=0, low_open=True)
-        _check_real("power_t", self.power_t, low=0)
-        if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"max_iter: expected an int >= 1, got {self.max_iter!r}")
-        _check_bool("shuffle", self.shuffle)
-        _check_real("tol", self.tol, low=0)
+                raise ParameterError(f"batch_size: expected 'auto' or an int >= 1, got {self.batch_size!r}")
+        check_choice("learning_rate", self.learning_rate, tuple(_training.SCHEDULES))
+        check_param("power_t", self.power_t)
+        check_param("epochs", self.max_iter, "max_iter")
+        check_bool("shuffle", self.shuffle)
+        check_param("tol", self.tol)
         if not (_is_int(self.verbose) or isinstance(self.verbose, (bool, np.bool_))):
-            raise ValueError(f"verbose: expected a bool or an int, got {self.verbose!r}")
-        _check_bool("warm_start", self.warm_start)
-        _check_real("momentum", self.momentum, low=0, high=1)
-        _check_bool("nesterovs_momentum", self.nesterovs_momentum)
-        _check_bool("early_stopping", self.early_stopping)
-        _check_real("validation_fraction", self.validation_fraction, low=0, high=1, high_open=True)
-        _check_real("beta_1", self.beta_1, low=0, high=1, high_open=True)
-        _check_real("beta_2", self.beta_2, low=0, high=1, high_open=True)
-        _check_real("epsilon", self.epsilon, low=0, low_open=True)
-        if not (self.n_iter_no_change == np.inf or (_is_int(self.n_iter_no_change)
-                                                    and self.n_iter_no_change >= 1)):
-            raise ValueError(f"n_iter_no_change: expected an int >= 1 or np.inf, got {self.n_iter_no_change!r}")
-        if not _is_int(self.max_fun) or self.max_fun < 1:
-            raise ValueError(f"max_fun: expected an int >= 1, got {self.max_fun!r}")
+            raise ParameterError(f"verbose: expected a bool or an int, got {self.verbose!r}")
+        check_bool("warm_start", self.warm_start)
+        check_bool("nesterovs_momentum", self.nesterovs_momentum)
+        check_bool("early_stopping", self.early_stopping)
+        check_param("validation_split", self.validation_fraction, "validation_fraction")
+        check_param("patience", self.n_iter_no_change, "n_iter_no_change")
+        check_param("max_fun", self.max_fun)
         if self.dtype is not None:
             check_dtype(self.dtype)
         get_backend(self.backend)
 
     def _input_dtype(self, fitting_first):
         if not fitting_first:  # continuing (warm_start, partial_fit): the model's dtype
-            model = self._theta.dtype.type
+            model = self._model.dtype
             if self.dtype is not None and check_dtype(self.dtype) is not model:
                 raise ValueError(f"dtype: the model was trained in {np.dtype(model).name}, not "
                                  f"{np.dtype(self.dtype).name}; fit with warm_start=False to change it")
@@ -249,81 +227,60 @@ class _BaseFastMLP(BaseEstimator):
         return _densify(X), y
 
     # ----------------------------------------------------------------------------------------------
-    # The parameter vector, its views (coefs_, intercepts_) and the workspaces
+    # The held model and the attributes that mirror it
     # ----------------------------------------------------------------------------------------------
-    def _build_spec(self, n_features, n_outputs):
-        sizes = [n_features] + self._hidden_sizes + [n_outputs]
-        out, loss = self._output_and_loss()
-        return NetSpec(sizes, [a for a, _ in self._hidden_acts] + [out],
-                       [p for _, p in self._hidden_acts] + [0.0], loss)
+    def _new_model(self, n_features, n_outputs, dtype, random_state):
+        output, loss = self._output_and_loss()
+        model = _EstimatorNet([n_features] + self._hidden_sizes + [n_outputs],
+                              activation=self._model_activation, output=output, loss=loss, dtype=dtype,
+                              seed=random_state, backend=self.backend, init="sklearn")
+        model.mean_over_outputs = not self._classifier and loss == "squared_error"
+        return model
 
     def _bind(self):
-        """(Re)build the views of the flat vector and the kernel workspaces."""
-        Ws, bs, gs = self._spec.views(self._theta)
-        self._param_views = (Ws, bs)
-        self.coefs_ = list(Ws)
-        self.intercepts_ = list(bs)
-        self._ws = _Workspace(get_backend(self.backend), self._spec, self._theta)
+        """Expose the model's parameter views as ``coefs_`` / ``intercepts_`` (edit in place, or assign)."""
+        self.coefs_ = list(self._model.weights)
+        self.intercepts_ = list(self._model.biases)
+        self._views = (self.coefs_[:], self.intercepts_[:])
 
     def _sync_params(self):
         """Copy user-assigned ``coefs_`` / ``intercepts_`` (new arrays rather than in-place edits) into the
-        flat parameter vector the kernels read."""
-        Ws, bs = self._param_views
-        coefs, inters = self.coefs_, self.intercepts_
-        if (len(coefs) == len(Ws) and len(inters) == len(bs)
-                and all(a is b for a, b in zip(coefs, Ws)) and all(a is b for a, b in zip(inters, bs))):
+        model."""
+        Ws, bs = self._views
+        if (len(self.coefs_) == len(Ws) and len(self.intercepts_) == len(bs)
+                and all(a is b for a, b in zip(self.coefs_, Ws))
+                and all(a is b for a, b in zip(self.intercepts_, bs))):
             return
-        for name, new, views in (("coefs_", coefs, Ws), ("intercepts_", inters, bs)):
+        for name, new, views in (("coefs_", self.coefs_, Ws), ("intercepts_", self.intercepts_, bs)):
             if len(new) != len(views):
                 raise ValueError(f"{name}: expected {len(views)} arrays, got {len(new)}")
             for l, (a, v) in enumerate(zip(new, views)):
                 a = np.asarray(a)
                 if a.shape != v.shape:
                     raise ValueError(f"{name}[{l}]: expected shape {v.shape}, got {a.shape}")
-        for new, views in ((coefs, Ws), (inters, bs)):
-            for a, v in zip(new, views):
-                if a is not v:
-                    v[...] = np.asarray(a)
-        self.coefs_ = list(Ws)
-        self.intercepts_ = list(bs)
+                if not np.isfinite(a).all():
+                    raise ValueError(f"{name}[{l}]: contains NaN or infinity")
+        self._model.weights = self.coefs_
+        self._model.biases = self.intercepts_
+        self._bind()
 
-    def _init_params(self, sizes_ok):
-        """scikit-learn's initialisation: per layer, W then b uniform in ±sqrt(factor / (fan_in + fan_out)),
-        factor 2 for logistic and 6 otherwise, drawn from ``self._random_state`` in the same order."""
-        spec = self._spec
-        Ws, bs, gs = spec.views(self._theta)
-        single = _is_single_activation(self.activation)
-        acts = spec.activations
-        n_hidden = spec.n_layers - 1
-        for l in range(spec.n_layers):
-            if single:
-                name = parse_activation(self.activation if isinstance(self.activation, str)
-                                        else tuple(self.activation))[0]
-            else:  # per-layer: a layer follows its own activation, the output layer the last hidden one
-                name = acts[min(l, n_hidden - 1)] if n_hidden else "identity"
-            factor = 2.0 if name == "logistic" else 6.0
-            fan_in, fan_out = Ws[l].shape
-            bound = np.sqrt(factor / (fan_in + fan_out))
-            Ws[l][...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-            bs[l][...] = self._random_state.uniform(-bound, bound, fan_out)
-            if gs[l] is not None:
-                gs[l][...] = spec.params[l]
+    @property
+    def _optimizer(self):
+        """The optimizer state of the held model (``learning_rate`` is the current rate)."""
+        model = self.__dict__.get("_model")
+        return None if model is None else model.optimizer
 
-    def _initialize(self, n_features, n_outputs, dtype):
+    def _initialize(self, n_features, n_outputs, dtype, random_state):
+        self._model = self._new_model(n_features, n_outputs, dtype, random_state)
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = n_outputs
-        self._spec = self._build_spec(n_features, n_outputs)
-        self.n_layers_ = len(self._spec.sizes)
-        self.out_activation_ = self._out_activation_name()
-        self._theta = np.zeros(self._spec.n_params, dtype=dtype)
-        self._init_params(True)
-        self._bind()
-        self._optimizer = None
-        self._best_theta = None
+        self.n_layers_ = len(self._model.layer_sizes)
+        self.out_activation_ = self._model.spec.activations[-1]
         self.loss_curve_ = []
-        self._no_improvement_count = 0
         self.validation_loss_curve_ = None
+        self._stopping = None
+        self._no_improvement_count = 0
         if self.solver in _STOCHASTIC_SOLVERS and self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -332,34 +289,22 @@ class _BaseFastMLP(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-
-    def _sq_weights(self):
-        return float(sum(np.dot(W.ravel(), W.ravel()) for W in self._param_views[0]))
+        self._bind()
 
     # ----------------------------------------------------------------------------------------------
-    # Pickling: the views and workspaces are rebuilt from the flat vector
+    # Pickling: the views are rebuilt from the model
     # ----------------------------------------------------------------------------------------------
     def __getstate__(self):
-        if "_theta" in self.__dict__:
+        if "_model" in self.__dict__:
             self._sync_params()
-        state = super().__getstate__()
-        state = dict(state)
-        for key in ("_ws", "coefs_", "intercepts_", "_param_views"):
+        state = dict(super().__getstate__())
+        for key in ("coefs_", "intercepts_", "_views"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if "_theta" in self.__dict__:
-            # Arrays unpickled from a read-only memory map (joblib) become private, writable copies.
-            for key in ("_theta", "_best_theta"):
-                a = self.__dict__.get(key)
-                if a is not None and not a.flags.writeable:
-                    setattr(self, key, a.copy())
-            opt = self.__dict__.get("_optimizer")
-            if opt is not None:
-                opt.state1 = np.array(opt.state1)
-                opt.state2 = np.array(opt.state2)
+        if "_model" in self.__dict__:
             self._bind()
 
     # ----------------------------------------------------------------------------------------------
@@ -381,7 +326,7 @@ class _BaseFastMLP(BaseEstimator):
         if validation_data is not None and self.solver == "lbfgs":
             raise ValueError("validation_data: the lbfgs solver takes no validation data "
                              "(use solver='adam' or 'sgd')")
-        fitted = "_theta" in self.__dict__
+        fitted = "_model" in self.__dict__
         first_pass = not fitted or (not self.warm_start and not incremental)
         dtype = self._input_dtype(first_pass)
         X, y = self._validate(X, y, reset=first_pass, dtype=dtype)
@@ -389,240 +334,184 @@ class _BaseFastMLP(BaseEstimator):
             self._sync_params()
         Y, y_labels = self._prepare_targets(y, incremental, first_pass, classes)
         n, n_features = X.shape
-        n_outputs = Y.shape[1] if Y.ndim == 2 else len(self.classes_)
+        n_outputs = Y.shape[1]
         sw = check_sample_weight(sample_weight, n, X.dtype)
         sw = self._apply_class_weight(sw, y_labels, incremental, X.dtype)
 
-        self._random_state = check_random_state(self.random_state)
+        random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(n_features, n_outputs, X.dtype)
+            self._initialize(n_features, n_outputs, X.dtype, random_state)
         else:
-            expected = self._build_spec(n_features, n_outputs)
+            expected = self._new_model(n_features, n_outputs, X.dtype, None).spec
+            spec = self._model.spec
             if (expected.sizes, expected.activations, expected.params) != \
-                    (self._spec.sizes, self._spec.activations, self._spec.params):
+                    (spec.sizes, spec.activations, spec.params):
                 raise ValueError(
-                    f"warm_start: the network changed from {list(self._spec.sizes)} "
-                    f"{list(self._spec.activations)} to {list(expected.sizes)} {list(expected.activations)}; "
-                    "fit with warm_start=False to start over")
+                    f"warm_start: the network changed from {list(spec.sizes)} {list(spec.activations)} to "
+                    f"{list(expected.sizes)} {list(expected.activations)}; fit with warm_start=False to "
+                    "start over")
+            self._model.reseed(random_state)
+        self._model.single_class = self._classifier and len(self.classes_) == 1
+        if self._model.backend != self.backend:
+            self._model.backend = self.backend
+        targets = self._model_targets(Y)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, y_labels, sw, incremental, validation_data)
+            self._fit_stochastic(X, targets, Y, sw, incremental, validation_data, random_state)
         else:
-            self._fit_lbfgs(X, Y, sw)
-        if not np.isfinite(self._theta).all():
-            raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
-                             "large values and need to be preprocessed (or lower learning_rate_init).")
+            self._fit_lbfgs(X, targets, sw)
+        self._bind()
         return self
 
     def _apply_class_weight(self, sw, y_labels, incremental, dtype):
         return sw
 
-    def _make_optimizer(self, dtype):
-        n_params = self._spec.n_params
-        if self.solver == "adam":
-            return _Optimizer("adam", n_params, dtype, lr=self.learning_rate_init, beta1=self.beta_1,
-                             beta2=self.beta_2, eps=self.epsilon)
-        if self.momentum == 0:
-            kind = "sgd"  # Nesterov with μ = 0 is plain SGD
-        else:
-            kind = "nesterov" if self.nesterovs_momentum else "momentum"
-        return _Optimizer(kind, n_params, dtype, lr=self.learning_rate_init, momentum=self.momentum)
-
-    def _fit_stochastic(self, X, Y, y_labels, sw, incremental, validation_data):
-        dtype = self._theta.dtype
-        if not incremental or self._optimizer is None:
-            self._optimizer = self._make_optimizer(dtype)
-        opt = self._optimizer
-        n = X.shape[0]
-        early_stopping = self.early_stopping
-        val = None
-        train_idx = None
-        if validation_data is not None:
-            val = self._prepare_validation(validation_data, dtype)
-        elif early_stopping:
-            stratify = Y if (self._classifier and self.n_outputs_ == 1) else None
-            train_idx, val_idx = train_test_split(np.arange(n), random_state=self._random_state,
-                                                  test_size=self.validation_fraction, stratify=stratify)
-            if len(val_idx) < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the "
-                                 "size of your dataset.")
-            train_idx = np.ascontiguousarray(train_idx, dtype=np.intp)
-            val_idx = np.asarray(val_idx, dtype=np.intp)
-            val = (np.ascontiguousarray(X[val_idx]), Y[val_idx], _take(y_labels, val_idx),
-                   None if sw is None else sw[val_idx])
-        if early_stopping and self._best_theta is None:
-            self._best_theta = self._theta.copy()
-        if not early_stopping and self.best_loss_ is None:  # warm start after fitting with early stopping
-            self.best_loss_ = np.inf
-        if val is not None and val[3] is not None and not val[3].sum() > 0:
-            raise ValueError("sample_weight: the weights of the early-stopping validation split are all zero")
-        if val is not None:
-            if self.validation_loss_curve_ is None:
-                self.validation_loss_curve_ = []
-            if self.validation_scores_ is None:
-                self.validation_scores_ = []
-            if self.best_validation_score_ is None:
-                self.best_validation_score_ = -np.inf
-        n_train = n if train_idx is None else len(train_idx)
-        sw_train, alpha = self._normalize_weights(sw, train_idx, n_train)
-
-        if self.batch_size == "auto":
-            batch_size = min(200, n_train)
-        else:
-            if self.batch_size > n_train:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
-                              "be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_train))
-        net = self._ws.train_net(batch_size)
-        Yk = self._kernel_targets(Y)
-        sample_idx = np.arange(n_train, dtype=np.intp)
-        schedule = self.learning_rate if self.solver == "sgd" else "constant"
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    # In place, the same draws as sklearn.utils.shuffle(sample_idx, random_state=...)
-                    # (a Fisher-Yates pass of the legacy RandomState), without its validation overhead.
-                    self._random_state.shuffle(sample_idx)
-                if train_idx is None:
-                    order = np.ascontiguousarray(sample_idx, dtype=np.intp)
-                else:
-                    order = train_idx[sample_idx] if self.shuffle else train_idx
-                loss = self._run_epoch(net, X, Yk, sw_train, order, batch_size, opt, alpha)
-                self.n_iter_ += 1
-                self.loss_ = loss
-                self.t_ += n_train
-                self.loss_curve_.append(loss)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
-                if not np.isfinite(loss):
-                    break
-                val_score = None
-                if val is not None:
-                    val_loss, val_score = self._validation_metrics(*val)
-                    self.validation_loss_curve_.append(val_loss)
-                    self.validation_scores_.append(val_score)
-                    if self.verbose:
-                        print("Validation score: %f" % val_score)
-                self._update_no_improvement_count(early_stopping, val_score)
-                if schedule == "invscaling":
-                    opt.lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d consecutive "
-                               "epochs." % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d consecutive "
-                               "epochs." % (self.tol, self.n_iter_no_change))
-                    if schedule == "adaptive" and opt.lr > 1e-6:
-                        opt.lr /= 5.0
-                        if self.verbose:
-                            print(msg + " Setting learning rate to %f" % opt.lr)
-                        self._no_improvement_count = 0
-                    else:
-                        if self.verbose:
-                            print(msg + (" Learning rate too small." if schedule == "adaptive" else "")
-                                  + " Stopping.")
-                        break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                                  "optimization hasn't converged yet." % self.max_iter, ConvergenceWarning)
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        if early_stopping:
-            self._theta[...] = self._best_theta
-
-    def _normalize_weights(self, sw, train_idx, n_train):
+    def _normalize_weights(self, sw, n_rows):
         """Scale the weights to mean 1 over the training rows, so that the kernels' division by the
         batch's row count approximates scikit-learn's division by the batch's weight sum (exact for one
         batch, as with L-BFGS). Returns (weights, alpha scaled likewise: alpha / Σw per row)."""
         if sw is None:
             return None, self.alpha
-        total = float(sw.sum(dtype=np.float64) if train_idx is None else sw[train_idx].sum(dtype=np.float64))
+        total = float(sw.sum(dtype=np.float64))
         if total <= 0:
             raise ValueError("sample_weight: the training samples' weights are all zero")
-        c = n_train / total
+        c = n_rows / total
         return np.ascontiguousarray(sw * sw.dtype.type(c)), self.alpha * c
 
-    def _run_epoch(self, net, X, Yk, sw, order, batch_size, opt, alpha):
-        """One epoch in the kernels; scikit-learn's L2 coefficient alpha / n_batch, also for the last,
-        smaller batch. Returns scikit-learn's epoch loss (row-weighted mean of the batch losses)."""
-        m = order.shape[0]
-        full = (m // batch_size) * batch_size
-        total = 0.0
-        if full:
-            opt.l2 = alpha / batch_size
-            total += net.train_epoch(X, Yk, sw, order[:full], batch_size, opt) * full
-        if m > full:
-            rest = m - full
-            opt.l2 = alpha / rest
-            total += net.train_epoch(X, Yk, sw, order[full:], rest, opt) * rest
-        return self._report_loss(total / m, -(-m // batch_size) * alpha / (2.0 * m))
+    def _optimizer_args(self):
+        if self.solver == "adam":
+            return "adam", dict(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
+        if self.momentum == 0:
+            return "sgd", {}  # Nesterov with μ = 0 is plain SGD
+        return ("nesterov" if self.nesterovs_momentum else "momentum"), dict(momentum=self.momentum)
 
-    def _report_loss(self, R, reg_coef):
-        """scikit-learn's loss from the kernels' R (hook for the regressor's mean over outputs)."""
-        return float(R)
-
-    def _update_no_improvement_count(self, early_stopping, val_score):
-        if early_stopping:
-            if val_score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if val_score > self.best_validation_score_:
-                self.best_validation_score_ = val_score
-                np.copyto(self._best_theta, self._theta)
-        else:
-            if val_score is not None and val_score > self.best_validation_score_:
-                self.best_validation_score_ = val_score
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
-
-    def _fit_lbfgs(self, X, Y, sw):
+    def _fit_stochastic(self, X, targets, Y, sw, incremental, validation_data, random_state):
+        model = self._model
         n = X.shape[0]
-        sw, alpha = self._normalize_weights(sw, None, n)
-        net = self._ws.train_net(min(n, _FULL_BATCH))
-        theta, grad = self._theta, self._ws.grad
-        l2 = alpha / n
-        Yk = self._kernel_targets(Y)
-        curve = []
+        early_stopping = self.early_stopping
+        val = None
+        Xt, Tt, swt = X, targets, sw
+        if validation_data is not None:
+            val = self._prepare_validation(validation_data, X.dtype)
+        elif early_stopping:
+            stratify = Y if (self._classifier and self.n_outputs_ == 1) else None
+            train_idx, val_idx = train_test_split(np.arange(n), random_state=random_state,
+                                                  test_size=self.validation_fraction, stratify=stratify)
+            if len(val_idx) < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the "
+                                 "size of your dataset.")
+            val = (X[val_idx], targets[val_idx], None if sw is None else sw[val_idx])
+            Xt, Tt = np.ascontiguousarray(X[train_idx]), np.ascontiguousarray(targets[train_idx])
+            swt = None if sw is None else np.ascontiguousarray(sw[train_idx])
+        if val is not None and val[2] is not None:
+            if not val[2].sum() > 0:
+                raise ValueError("sample_weight: the weights of the early-stopping validation split are all "
+                                 "zero")
+            mean = val[2].sum(dtype=np.float64) / len(val[2])
+            val = (val[0], val[1], np.ascontiguousarray(val[2] / val[2].dtype.type(mean)))
+        n_train = Xt.shape[0]
+        swt, alpha = self._normalize_weights(swt, n_train)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_train)
+        else:
+            if self.batch_size > n_train:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
+                              "be clipped", stacklevel=3)
+            batch_size = int(np.clip(self.batch_size, 1, n_train))
+        kind, hyper = self._optimizer_args()
+        schedule = self.learning_rate if self.solver == "sgd" else "constant"
+        stopping = self._stopping_for(early_stopping)
+        model.reg_coef = -(-n_train // batch_size) * alpha / (2.0 * n_train)
+        n_before = model.n_epochs
+        had_val = val is not None
 
-        def fun(x):
-            theta[...] = x
-            R = self._full_loss_and_grad(net, X, Yk, sw, l2)
-            return R, grad.astype(np.float64)
-
-        def callback(intermediate_result):
-            theta[...] = intermediate_result.x
-            sq = self._sq_weights()
-            curve.append(self._report_loss_full(intermediate_result.fun, 0.5 * l2 * sq))
+        def report(m, info):
             if self.verbose:
-                print("Iteration %d, loss = %.8f" % (len(curve), curve[-1]))
+                print(f"Iteration {m.n_epochs - n_before}, loss = {info['loss']:.8f}")
+                if "val_score" in info:
+                    print(f"Validation score: {info['val_score']:f}")
+            return False
 
-        res = scipy.optimize.minimize(
-            fun, theta.astype(np.float64), method="L-BFGS-B", jac=True, callback=callback,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        if res.status != 0:
-            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}):\n"
-                          f"{res.message}\n\nIncrease the number of iterations to improve the "
-                          "convergence (max_iter), or scale the data.", ConvergenceWarning)
-        self.n_iter_ = min(int(res.nit), self.max_iter)
-        theta[...] = res.x
-        self.loss_ = self._report_loss_full(float(res.fun), 0.5 * l2 * self._sq_weights())
-        self.loss_curve_.extend(curve)
+        common = dict(lr=self.learning_rate_init, optimizer=kind, sample_weight=swt, shuffle=self.shuffle,
+                      l2=alpha, l2_per_batch=True, schedule=schedule, power_t=self.power_t,
+                      early_stopping=stopping, validation_data=val, callback=report, **hyper)
+        try:
+            if incremental:
+                model.partial_fit(Xt, Tt, batch_size, classes=self._model_classes(), **common)
+            else:
+                model.fit(Xt, Tt, epochs=self.max_iter, batch_size=batch_size, verbose=False, **common)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        summary = model.last_fit
+        ran = model.n_epochs - n_before
+        self.n_iter_ = ran
+        self.t_ = model.samples_seen
+        self.loss_curve_ = list(model.loss_curve)
+        if ran:
+            self.loss_ = self.loss_curve_[-1]
+        self._no_improvement_count = stopping.wait
+        if had_val or self.validation_scores_ is not None:
+            self.validation_scores_ = list(model.val_score_curve)
+            self.validation_loss_curve_ = list(model.val_loss_curve)
+        if early_stopping:
+            self.best_validation_score_ = stopping.best_value
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = stopping.best_value if stopping.best_value is not None else np.inf
+            if self.validation_scores_:
+                self.best_validation_score_ = max(self.validation_scores_)
+        if not incremental and summary is not None and summary.reason == "epochs" \
+                and ran == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+
+    def _stopping_for(self, early_stopping):
+        """The early-stopping bookkeeping (tol / n_iter_no_change), kept across warm starts and
+        partial_fit calls as scikit-learn keeps ``_no_improvement_count`` and the best scores."""
+        monitor = "val_score" if early_stopping else "loss"
+        patience = self.n_iter_no_change + 1
+        old = self._stopping
+        if old is not None and old.monitor == monitor:
+            old.min_delta, old.patience = float(self.tol), patience
+            return old
+        stopping = EarlyStopping(monitor, self.tol, patience, restore_best=bool(early_stopping))
+        if old is not None:
+            stopping.wait = old.wait
+        if not early_stopping and self.best_loss_ is not None and np.isfinite(self.best_loss_):
+            stopping.best = float(self.best_loss_)
+        self._stopping = stopping
+        return stopping
+
+    def _fit_lbfgs(self, X, targets, sw):
+        model = self._model
+        n = X.shape[0]
+        sw, alpha = self._normalize_weights(sw, n)
+        l2 = alpha / n
+        model.reg_coef = 0.5 * l2
+        n_before = model.n_epochs
+
+        def report(m, info):
+            if self.verbose:
+                print(f"Iteration {m.n_epochs - n_before}, loss = {info['loss']:.8f}")
+            return False
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _training.ConvergenceWarning)
+            model.fit(X, targets, epochs=self.max_iter, optimizer="lbfgs", l2=l2, tol=self.tol,
+                      max_fun=self.max_fun, sample_weight=sw, callback=report, verbose=False)
+        for w in caught:
+            if not issubclass(w.category, _training.ConvergenceWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        summary = model.last_fit
+        if summary.reason != "converged":
+            warnings.warn(f"lbfgs failed to converge after {summary.epochs} iteration(s):\n{summary.message}"
+                          "\n\nIncrease the number of iterations to improve the convergence (max_iter), or "
+                          "scale the data.", ConvergenceWarning, stacklevel=3)
+        self.n_iter_ = min(summary.epochs, self.max_iter)
+        self.loss_ = summary.loss
+        curve = model.loss_curve[n_before:]
+        self.loss_curve_ = list(model.loss_curve)
         if curve:
             self.best_loss_ = min([self.best_loss_] + curve) if self.best_loss_ is not None else min(curve)
-
-    def _full_loss_and_grad(self, net, X, Yk, sw, l2):
-        return net.loss_and_grad(X, Yk, sw, l2)
-
-    def _report_loss_full(self, R, reg):
-        return float(R)
 
     def _prepare_validation(self, validation_data, dtype):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -631,13 +520,13 @@ class _BaseFastMLP(BaseEstimator):
         yv = np.asarray(validation_data[1])
         if yv.shape[0] != Xv.shape[0]:
             raise ValueError(f"validation_data: y_val has {yv.shape[0]} samples but X_val has {Xv.shape[0]}")
-        Yv, yv_labels = self._validation_targets(yv)
+        Tv = self._model_targets(self._validation_targets(yv))
         swv = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             swv = check_sample_weight(validation_data[2], Xv.shape[0], dtype)
             if not swv.sum() > 0:
                 raise ValueError("validation_data: the validation sample weights are all zero")
-        return Xv, Yv, yv_labels, swv
+        return Xv, Tv, swv
 
     # ----------------------------------------------------------------------------------------------
     # Prediction
@@ -645,84 +534,39 @@ class _BaseFastMLP(BaseEstimator):
     def _check_fitted_X(self, X):
         check_is_fitted(self)
         self._sync_params()
-        return self._validate(X, reset=False, dtype=self._theta.dtype.type)
+        if self._model.backend != self.backend:  # set_params(backend=...) after fitting takes effect
+            self._model.backend = self.backend
+        return self._validate(X, reset=False, dtype=self._model.dtype)
 
     def _forward(self, X):
-        """The network's output for validated X (probabilities, or the identity output)."""
-        out = np.empty((X.shape[0], self._spec.sizes[-1]), dtype=self._theta.dtype)
-        ws = self._ws
-        with ws.lock:
-            ws.infer.forward(X, out)
-        return out
+        """The network's output for validated X (probabilities, or the output activation)."""
+        return self._model.forward(X)
 
     def transform(self, X, layer=-1):
         """The activations of hidden layer ``layer`` (0 is the first hidden layer, -1 the last) for X,
         shape (n_samples, hidden_layer_sizes[layer])."""
         X = self._check_fitted_X(X)
-        n_hidden = self._spec.n_layers - 1
-        if n_hidden == 0:
-            raise ValueError("layer: the network has no hidden layer to transform to")
-        if not _is_int(layer) or not -n_hidden <= layer < n_hidden:
-            raise ValueError(f"layer: expected an int in [{-n_hidden}, {n_hidden - 1}], got {layer!r}")
-        k = int(layer) % n_hidden
-        out = np.empty((X.shape[0], self._spec.sizes[k + 1]), dtype=self._theta.dtype)
-        ws = self._ws
-        with ws.lock:
-            ws.hidden_net(k).forward(X, out)
-        return out
-
+        return self._model.transform(X, layer=layer)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of ``transform``'s output columns (the last hidden layer's units): "<classname><i>"."""
+        """Names of ``transform``'s output columns (the last hidden layer's units): "<classname><i>".
+        ``input_features``, when given, must match the features seen in ``fit`` (their number, and their
+        names when ``fit`` saw named columns)."""
         check_is_fitted(self)
-        n_hidden = self._spec.n_layers - 1
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            if names.ndim != 1 or len(names) != self.n_features_in_:
+                raise ValueError(f"input_features: expected {self.n_features_in_} names, got "
+                                 f"{len(names) if names.ndim == 1 else names.shape}")
+            seen = getattr(self, "feature_names_in_", None)
+            if seen is not None and not np.array_equal(names, seen):
+                raise ValueError("input_features: not equal to feature_names_in_ "
+                                 f"{list(seen)[:10]}")
+        n_hidden = self._model.spec.n_layers - 1
         if n_hidden == 0:
             raise ValueError("get_feature_names_out: the network has no hidden layer")
         prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self._spec.sizes[n_hidden])], dtype=object)
-
-
-def _r2(Y, P, sw):
-    """sklearn.metrics.r2_score(Y, P, sample_weight=sw) (uniform average over outputs, force_finite), for
-    2-D Y and P, without its per-call validation overhead (it runs after every epoch)."""
-    w = 1.0 if sw is None else np.asarray(sw, dtype=np.float64)[:, None]
-    Y = np.asarray(Y, dtype=np.float64)
-    num = (w * (Y - P) ** 2).sum(axis=0)
-    den = (w * (Y - np.average(Y, axis=0, weights=sw)) ** 2).sum(axis=0)
-    r2 = np.ones(Y.shape[1])
-    valid = (den != 0) & (num != 0)
-    r2[valid] = 1 - num[valid] / den[valid]
-    r2[(num != 0) & (den == 0)] = 0.0
-    return float(r2.mean())
-
-
-def _densify(X):
-    if hasattr(X, "toarray"):
-        return np.ascontiguousarray(X.toarray())
-    return X
-
-
-class _Optimizer(Optimizer):
-    """fastmlp's optimizer state, with scikit-learn's ``learning_rate`` name for the current rate."""
-
-    @property
-    def learning_rate(self):
-        return self.lr
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self.lr = float(value)
-
-
-def _take(a, idx):
-    return None if a is None else a[idx]
-
-
-def _check_solver(est):
-    if est.solver not in _STOCHASTIC_SOLVERS:
-        raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
-                             f"{est.solver} is not stochastic.")
-    return True
+        return np.asarray([f"{prefix}{i}" for i in range(self._model.spec.sizes[n_hidden])], dtype=object)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -781,14 +625,10 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    # ----------------------------------------------------------------------------------------------
     def _output_and_loss(self):
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax", "cross_entropy"
         return "logistic", "binary_cross_entropy"
-
-    def _out_activation_name(self):
-        return self._spec.activations[-1]
 
     def _prepare_targets(self, y, incremental, first_pass, classes):
         """Binarize y as scikit-learn does; returns (Y as a (n, n_outputs) 0/1 float matrix, the labels
@@ -811,11 +651,12 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
             if self.warm_start and not incremental:
                 if set(labels) != set(self.classes_):
                     raise ValueError("warm_start can only be used where `y` has the same classes as in the "
-                                     f"previous call to fit. Previously got {self.classes_}, `y` has {labels}")
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has "
+                                     f"{labels}")
             elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                                  f"{self.classes_}. 'y' has {labels}.")
-        if incremental or (self.warm_start and "_theta" in self.__dict__):
+        if incremental or (self.warm_start and "_model" in self.__dict__):
             unseen = np.setdiff1d(unique_labels(y), self.classes_)
             if len(unseen) and not self._label_binarizer.y_type_.startswith("multilabel"):
                 raise ValueError(f"y: labels {unseen.tolist()[:10]} are not among the classes "
@@ -823,10 +664,17 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         Y = self._label_binarizer.transform(y).astype(bool)
         return Y, y
 
-    def _kernel_targets(self, Y):
-        if self._spec.loss == "cross_entropy":
+    def _model_targets(self, Y):
+        """Binarized targets in the held model's form: class indices (softmax), else a 0/1 matrix."""
+        if self._label_binarizer.y_type_ == "multiclass":
             return np.ascontiguousarray(Y.argmax(axis=1), dtype=np.intp)
-        return np.ascontiguousarray(Y, dtype=self._theta.dtype)
+        return np.ascontiguousarray(Y, dtype=self._model.dtype if "_model" in self.__dict__ else np.float64)
+
+    def _model_classes(self):
+        """The held model's classes: the column indices of the binarized targets."""
+        if self._label_binarizer.y_type_ == "multiclass":
+            return np.arange(len(self.classes_))
+        return None if self._label_binarizer.y_type_.startswith("multilabel") else np.arange(2)
 
     def _apply_class_weight(self, sw, y_labels, incremental, dtype):
         cw = self.class_weight
@@ -837,12 +685,8 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         if isinstance(cw, str) and cw == "balanced" and incremental:
             raise ValueError("class_weight: 'balanced' needs all of y and is not supported by partial_fit; "
                              "pass a dict, e.g. from sklearn.utils.class_weight.compute_class_weight")
-        if not (isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
-            raise ValueError(f"class_weight: expected None, 'balanced' or a dict, got {cw!r}")
-        present = self.classes_ if not (isinstance(cw, str)) else unique_labels(y_labels)
-        weights = compute_class_weight(cw, classes=np.asarray(present), y=y_labels)
-        idx = np.searchsorted(present, y_labels)
-        per_sample = np.asarray(weights, dtype=dtype)[idx]
+        per_sample = _training.class_sample_weights(cw, np.asarray(y_labels), np.asarray(self.classes_),
+                                                    dtype)
         return np.ascontiguousarray(per_sample if sw is None else sw * per_sample)
 
     def _validation_targets(self, yv):
@@ -856,27 +700,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
             if len(unseen):
                 raise ValueError(f"validation_data: y_val has labels {unseen.tolist()[:10]} that are not in "
                                  f"classes_ {self.classes_.tolist()[:10]}")
-        return self._label_binarizer.transform(yv).astype(bool), yv
-
-    def _validation_metrics(self, Xv, Yv, yv, swv):
-        P = self._forward(Xv)
-        eps = np.finfo(P.dtype).eps
-        Pc = np.clip(P, eps, 1 - eps)
-        if self._spec.loss == "cross_entropy":
-            per_row = -np.log(Pc[np.arange(len(Pc)), Yv.argmax(axis=1)])
-        else:
-            per_row = -(xlogy(Yv, Pc) + xlogy(1 - Yv, 1 - Pc)).sum(axis=1)
-        loss = float(np.average(per_row, weights=swv))
-        if not np.isfinite(P).all():
-            return loss, np.nan
-        # accuracy_score(yv, predict(Xv)) on the binarized targets, without per-epoch validation overhead
-        if len(self.classes_) == 1:
-            correct = np.ones(len(P), dtype=bool)
-        elif self._spec.loss == "cross_entropy":
-            correct = P.argmax(axis=1) == Yv.argmax(axis=1)
-        else:  # LabelBinarizer.inverse_transform thresholds at > 0.5; multilabel needs every label right
-            correct = ((P > 0.5) == Yv).all(axis=1)
-        return loss, float(np.average(correct, weights=swv))
+        return self._label_binarizer.transform(yv).astype(bool)
 
     def _decode(self, P):
         if self.n_outputs_ == 1:
@@ -969,18 +793,6 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    def _check_params(self):
-        _check_choice("loss", self.loss, ("squared_error", "poisson"))
-        super()._check_params()
-
-    # ----------------------------------------------------------------------------------------------
-    def _output_and_loss(self):
-        # Poisson trains an identity-output network: see _poisson_targets.
-        return "identity", "squared_error"
-
-    def _out_activation_name(self):
-        return "exp" if self.loss == "poisson" else "identity"
-
     def _prepare_targets(self, y, incremental, first_pass, classes):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -997,86 +809,30 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
             kwargs["y_numeric"] = True
         return super()._validate(X, y, reset=reset, dtype=dtype, **kwargs)
 
-    def _kernel_targets(self, Y):
-        return np.ascontiguousarray(Y, dtype=self._theta.dtype)
+    def _check_params(self):
+        check_choice("loss", self.loss, ("squared_error", "poisson"))
+        super()._check_params()
 
-    def _report_loss(self, R, reg_coef):
-        # The kernels' squared error sums over outputs; scikit-learn reports the mean over outputs (its
-        # gradient is the one of the sum, which is what both train). The L2 part is not averaged.
-        d = self.n_outputs_
-        if d == 1 or self.loss == "poisson":
-            return float(R)
-        reg = reg_coef * self._sq_weights()
-        return float((R - reg) / d + reg)
+    def _output_and_loss(self):
+        return ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
 
-    def _report_loss_full(self, R, reg):
-        d = self.n_outputs_
-        if d == 1 or self.loss == "poisson":
-            return float(R)
-        return float((R - reg) / d + reg)
+    def _model_targets(self, Y):
+        return np.ascontiguousarray(Y, dtype=self._model.dtype if "_model" in self.__dict__ else np.float64)
 
-    # Poisson: half deviance with a log link. Its gradient with respect to the output pre-activation z is
-    # exp(z) − y, which is the squared-error gradient of the identity network for the target
-    # y' = z − exp(z) + y. So the kernels train it with those targets (one extra forward per step).
-    def _run_epoch(self, net, X, Yk, sw, order, batch_size, opt, alpha):
-        if self.loss != "poisson":
-            return super()._run_epoch(net, X, Yk, sw, order, batch_size, opt, alpha)
-        dtype = self._theta.dtype
-        m = order.shape[0]
-        d_out = self.n_outputs_
-        Xbuf = np.empty((batch_size, X.shape[1]), dtype)
-        Zbuf = np.empty((batch_size, d_out), dtype)
-        total = 0.0
-        for s in range(0, m, batch_size):
-            idx = order[s:s + batch_size]
-            nb = idx.shape[0]
-            Xb = Xbuf[:nb]
-            np.take(X, idx, axis=0, out=Xb)
-            Yb = Yk[idx]
-            swb = None if sw is None else sw[idx]
-            Zb = net.forward(Xb, Zbuf[:nb])
-            dev, Yp = _poisson_step_targets(Zb, Yb, swb)
-            opt.l2 = alpha / nb
-            reg = 0.5 * opt.l2 * self._sq_weights()
-            net.train_step(Xb, Yp, swb, opt)
-            total += (dev + reg) * nb
-        return total / m
-
-    def _full_loss_and_grad(self, net, X, Yk, sw, l2):
-        if self.loss != "poisson":
-            return net.loss_and_grad(X, Yk, sw, l2)
-        Z = net.forward(X, np.empty(Yk.shape, self._theta.dtype))
-        dev, Yp = _poisson_step_targets(Z, Yk, sw)
-        net.loss_and_grad(X, Yp, sw, l2)
-        return dev + 0.5 * l2 * self._sq_weights()
+    def _model_classes(self):
+        return None
 
     def _validation_targets(self, yv):
         if yv.ndim == 2 and yv.shape[1] == 1:
             yv = yv.ravel()
         Yv = yv.reshape(-1, 1) if yv.ndim == 1 else yv
         if Yv.shape[1] != self.n_outputs_:
-            raise ValueError(f"validation_data: y_val has {Yv.shape[1]} outputs, the model {self.n_outputs_}")
+            raise ValueError(f"validation_data: y_val has {Yv.shape[1]} outputs, the model "
+                             f"{self.n_outputs_}")
         Yv = np.asarray(Yv, dtype=np.float64)
         if not np.isfinite(Yv).all():
             raise ValueError("validation_data: y_val contains NaN or infinity")
-        return Yv, yv
-
-    def _validation_metrics(self, Xv, Yv, yv, swv):
-        P = self._output(self._forward(Xv))
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.loss == "poisson":
-                loss = float(np.average(xlogy(Yv, Yv / P) - Yv + P, weights=swv, axis=0).sum())
-            else:
-                loss = float(0.5 * np.average((Yv - P) ** 2, weights=swv, axis=0).mean())
-        if not np.isfinite(P).all():
-            return loss, np.nan
-        return loss, _r2(Yv, P, swv)
-
-    def _output(self, Z):
-        if self.loss == "poisson":
-            with np.errstate(over="ignore"):
-                return np.exp(Z, out=Z)
-        return Z
+        return Yv
 
     # ----------------------------------------------------------------------------------------------
     @available_if(_check_solver)
@@ -1086,18 +842,5 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
 
     def predict(self, X):
         """Predictions, shape (n_samples,) for one output, else (n_samples, n_outputs)."""
-        P = self._output(self._forward(self._check_fitted_X(X)))
+        P = self._forward(self._check_fitted_X(X))
         return P.ravel() if P.shape[1] == 1 else P
-
-
-def _poisson_step_targets(Z, Y, sw):
-    """(mean half Poisson deviance summed over outputs, the identity-network targets z − exp(z) + y)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mu = np.exp(Z)
-        per_elem = xlogy(Y, Y) - Y * Z - Y + mu
-        if sw is not None and not sw.sum() > 0:  # a batch of zero-weight rows contributes nothing
-            dev = 0.0
-        else:
-            dev = float(np.average(per_elem, weights=sw, axis=0).sum())
-        Yp = np.ascontiguousarray(Z - mu + Y, dtype=Z.dtype)
-    return dev, Yp
