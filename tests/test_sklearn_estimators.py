@@ -556,3 +556,61 @@ def test_bad_inputs():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
         FastMLPRegressor().predict(X)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One engine under both faces: what FastMLP guarantees, the estimators guarantee too
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("Est, kind", [(FastMLPClassifier, "multiclass"), (FastMLPRegressor, "regression")])
+def test_diverged_fit_is_rolled_back_in_the_estimators(Est, kind):
+    X, y = _data(kind, n=60)
+    est = Est(hidden_layer_sizes=(5,), solver="sgd", max_iter=2, warm_start=True, batch_size=1,
+              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    before = [a.copy() for a in est.coefs_ + est.intercepts_]
+    curve = list(est.loss_curve_)
+    est.set_params(learning_rate_init=1e20)
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="lr"):
+        est.fit(X, y)
+    for a, b in zip(est.coefs_ + est.intercepts_, before):
+        np.testing.assert_array_equal(a, b)
+    assert est.loss_curve_ == curve
+    assert np.isfinite(est.predict(X) if kind == "regression" else est.predict_proba(X)).all()
+
+
+def test_set_params_backend_after_fit_takes_effect():
+    X, y = _data("multiclass", n=60)
+    est = FastMLPClassifier((6,), max_iter=5, random_state=0, backend="cython")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    P = est.predict_proba(X)
+    est.set_params(backend="numpy")
+    np.testing.assert_allclose(est.predict_proba(X), P, rtol=1e-12)
+    assert est._model.backend == "numpy"
+    est.set_params(backend="gpu")
+    with pytest.raises(ValueError, match="backend"):
+        est.predict(X)
+
+
+def test_get_feature_names_out_checks_input_features():
+    X, y = _data("multiclass", n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = FastMLPClassifier((6, 4), max_iter=3, random_state=0).fit(X, y)
+    names = est.get_feature_names_out()
+    assert list(names) == [f"fastmlpclassifier{i}" for i in range(4)]
+    assert list(est.get_feature_names_out([f"x{i}" for i in range(X.shape[1])])) == list(names)
+    with pytest.raises(ValueError, match="input_features"):
+        est.get_feature_names_out(["a", "b"])
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named = FastMLPClassifier((4,), max_iter=3, random_state=0).fit(df, y)
+    named.get_feature_names_out(list(df.columns))
+    with pytest.raises(ValueError, match="input_features"):
+        named.get_feature_names_out([f"z{i}" for i in range(X.shape[1])])

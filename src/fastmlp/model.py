@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 
 from . import _training
+from ._atomic import atomic_write
 from ._netspec import NetSpec, Optimizer, parse_activation
 from ._registry import ACTIVATION_TABLE, HE_INIT, LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, OPTIMIZERS
 from ._training import EarlyStopping
@@ -687,7 +688,9 @@ class FastMLP:
         }
 
     def save(self, path):
-        """Write the model to ``path`` (a .npz holding θ, the classes and JSON metadata; no pickle)."""
+        """Write the model to ``path`` (a .npz holding θ, the classes and JSON metadata; no pickle).
+        The file is written to a temporary file beside ``path``, fsynced and renamed over it: an existing
+        file is replaced whole or not at all."""
         try:
             meta = json.dumps(self._meta())
         except (TypeError, ValueError) as exc:
@@ -700,7 +703,7 @@ class FastMLP:
                 raise TypeError("classes_: object-dtype labels cannot be saved without pickle; "
                                 "use numeric or string labels")
             arrays["classes"] = cls
-        with open(os.fspath(path), "wb") as fh:
+        with atomic_write(os.fspath(path), "wb") as fh:  # a failed or killed save keeps the old file
             np.savez(fh, **arrays)
         return path
 
