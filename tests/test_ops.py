@@ -577,3 +577,86 @@ def test_arguments_are_named_on_the_numpy_backend_too(be):
     for fn in (ops.softmax, ops.log_softmax):
         with pytest.raises(ValueError, match=r"out: shape \(2, 2\) does not match Z \(2, 3\)"):
             fn(np.zeros((2, 3)), out=np.zeros((2, 2)), backend=be)
+
+
+# ----------------------------------------------------------------------------------------------------
+# One validation layer: hyperparameters by validation.check_param, activation parameters by the registry
+# ----------------------------------------------------------------------------------------------------
+def test_update_hyperparameters_are_checked_by_the_one_rule_table(be):
+    from fastmlp.validation import ParameterError
+
+    P = np.ones(3)
+
+    def arrays(k):
+        return [np.ones(3) for _ in range(k)]
+
+    cases = [
+        (lambda: ops.sgd_update(*arrays(2), 0.0, backend=be), "lr: must be > 0"),
+        (lambda: ops.sgd_update(*arrays(2), np.nan, backend=be), "lr: expected a finite number"),
+        (lambda: ops.sgd_update(*arrays(2), "0.1", backend=be), "lr: expected a finite number"),
+        (lambda: ops.momentum_update(*arrays(3), -0.1, backend=be), "lr: must be > 0"),
+        (lambda: ops.momentum_update(*arrays(3), 0.1, 1.5, backend=be), "momentum: must be <= 1"),
+        (lambda: ops.momentum_update(*arrays(3), 0.1, 0.9, nesterov="yes", backend=be),
+         "nesterov: expected True or False"),
+        (lambda: ops.adam_update(*arrays(4), lr=0.0, t=1, backend=be), "lr: must be > 0"),
+        (lambda: ops.adam_update(*arrays(4), beta1=1.0, t=1, backend=be), "beta1: must be < 1"),
+        (lambda: ops.adam_update(*arrays(4), beta2=-0.5, t=1, backend=be), "beta2: must be >= 0"),
+        (lambda: ops.adam_update(*arrays(4), eps=0.0, t=1, backend=be), "eps: must be > 0"),
+        (lambda: ops.sgd_weight_update(np.ones((2, 3)), np.ones((2, 3)), np.ones((3, 3)), P, 0.0,
+                                       backend=be), "lr: must be > 0"),
+        (lambda: ops.sgd_weight_update(np.ones((2, 3)), np.ones((2, 3)), np.ones((3, 3)), P, 0.1, l2=-1.0,
+                                       backend=be), "l2: must be >= 0"),
+        (lambda: ops.weight_gradient(np.ones((2, 3)), np.ones((2, 3)), np.ones((3, 3)), l2=-1.0,
+                                     backend=be), "l2: must be >= 0"),
+    ]
+    for call, msg in cases:
+        with pytest.raises(ParameterError, match=msg):
+            call()
+    # nothing was updated by a refused call; NumPy scalars and the edges of the rules are accepted
+    p = np.ones(3)
+    ops.momentum_update(p, np.ones(3), np.zeros(3), np.float32(0.5), momentum=1.0, nesterov=np.bool_(True),
+                        backend=be)
+    ops.adam_update(p, np.ones(3), np.zeros(3), np.zeros(3), beta1=0.0, beta2=0.0, t=1, backend=be)
+    assert np.isfinite(p).all()
+
+
+def test_activation_parameters_follow_the_registry_rules(be):
+    from fastmlp._registry import ACTIVATION_TABLE
+    Z = np.linspace(-2, 2, 6).reshape(2, 3)
+    scalar = [e for e in ACTIVATION_TABLE.values() if e.param is not None and not e.per_unit]
+    assert scalar, "the registry has scalar-parameter activations"
+    for entry in scalar:
+        # the default is valid, and so is the value the registry itself accepts
+        ops.activation_forward(Z, activation=entry.name, param=entry.param.default, backend=be)
+        with pytest.raises(ValueError, match=f"param: parameter of {entry.name} must be finite"):
+            ops.activation_forward(Z, activation=entry.name, param=np.inf, backend=be)
+        with pytest.raises(TypeError, match=f"param: the {entry.name} {entry.param.name} must be a number"):
+            ops.activation_forward(Z, activation=entry.name, param="big", backend=be)
+        if entry.param.low is not None:
+            bad = entry.param.low if entry.param.low_open else entry.param.low - 1
+            with pytest.raises(ValueError, match=f"param: {entry.name} {entry.param.name} must be"):
+                ops.dense_forward(Z, np.eye(3), np.zeros(3), activation=entry.name, param=bad, backend=be)
+    for entry in (e for e in ACTIVATION_TABLE.values() if e.per_unit):
+        with pytest.raises(ValueError, match=rf"param: {entry.name} needs a slope array of shape \(3,\)"):
+            ops.activation_forward(Z, activation=entry.name, param=np.ones(4), backend=be)
+
+
+def test_docs_and_exports_come_from_the_registry():
+    from fastmlp import _registry
+    assert ops.ACTIVATIONS is _registry.ACTIVATIONS and ops.ALIASES is _registry.ALIASES
+    assert ops.ACTIVATION_CODES is _registry.ACTIVATION_CODES and ops.NEEDS_Z is _registry.NEEDS_Z
+    assert not hasattr(ops, "_ACT_RULES")
+    default = inspect.signature(ops.dense_forward).parameters["activation"].default
+    assert _registry.ACTIVATION_CODES[default] == 0 and default == "identity"
+    doc = " ".join(ops.__doc__.split())
+    for name in _registry.ACTIVATIONS:
+        assert name in doc, name
+    for alias in _registry.ALIASES:
+        assert alias in doc, alias
+    for fn in (ops.activation_forward, ops.activation_derivative, ops.dense_forward, ops.delta_backward):
+        assert "{" not in fn.__doc__, fn.__name__
+    for name, entry in _registry.ACTIVATION_TABLE.items():
+        if entry.param is not None:
+            assert f"* {name}: its" in ops.activation_forward.__doc__
+    for name in _registry.NEEDS_Z:
+        assert name in ops.delta_backward.__doc__ and name in ops.dense_forward.__doc__

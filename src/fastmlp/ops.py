@@ -16,10 +16,7 @@ Conventions (those of the kernels):
   ``None`` a result of the right shape and dtype is allocated and returned. A buffer must not share
   memory with the inputs it is computed from (``ValueError``), except that an elementwise or row-wise
   result may be written over its own input where a function says so (``out`` may be ``Z``);
-* activations by name: identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu,
-  silu, softsign, hardtanh, and softmax (forward only); ``param`` is the leaky_relu slope (default 0.01,
-  >= 0), the elu gamma (default 1.0, > 0), or the per-unit PReLU slopes, an array of shape ``(fan_out,)``
-  (the derivatives of leaky_relu and elu are read from ``A = f(Z)``, which needs those signs).
+{activations_bullet}
 
 A two-layer network trained by another library's loop::
 
@@ -43,18 +40,65 @@ A two-layer network trained by another library's loop::
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
-from ._netspec import ACTIVATION_CODES, ACTIVATIONS, ALIASES, Optimizer, canonical_activation
-from .backend import get_backend, set_backend, use_backend
+from ._netspec import Optimizer  # noqa: F401  (re-exported, as are the tables below: see __all__)
+from ._registry import (  # noqa: F401
+    ACTIVATION_CODES,
+    ACTIVATION_TABLE,
+    ACTIVATIONS,
+    ALIASES,
+    NEEDS_Z,
+    canonical_activation,
+)
+from .backend import get_backend, set_backend, use_backend  # noqa: F401
+from .validation import check_bool, check_param
 
-__all__ = [
-    "activation_forward", "activation_derivative", "backprop_activation", "softmax", "log_softmax",
-    "gemm", "dense_forward", "delta_backward", "weight_gradient", "prelu_gamma_gradient",
-    "sgd_weight_update", "softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error",
-    "sgd_update", "momentum_update", "adam_update", "apply_update", "all_finite",
-    "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "Optimizer", "get_backend", "set_backend", "use_backend",
-]
+# The identity: activation code 0 (registry codes are never renumbered), the default of dense_forward.
+_IDENTITY = ACTIVATIONS[0]
+
+
+def _describe_activations() -> dict[str, str]:
+    """The registry's activations in words, for the docstrings (generated, never hand-maintained)."""
+    names, params = [], []
+    for name in ACTIVATIONS:
+        entry = ACTIVATION_TABLE[name]
+        notes = [f"alias {a}" for a in entry.aliases]
+        if entry.derivative is None:
+            notes.append("forward only")
+        names.append(name + (f" ({', '.join(notes)})" if notes else ""))
+        if entry.param is None:
+            continue
+        if entry.per_unit:
+            params.append(f"{name}: its per-unit {entry.param.name}s, an array of shape ``(fan_out,)``")
+            continue
+        rule = "" if entry.param.low is None else \
+            f", {'>' if entry.param.low_open else '>='} {entry.param.low:g}"
+        params.append(f"{name}: its {entry.param.name} (default {entry.param.default:g}{rule})")
+    needs_z = ", ".join(n for n in ACTIVATIONS if n in NEEDS_Z)
+    bullet = ("activations by name: any name of ``fastmlp.ops.ACTIVATIONS`` or ``fastmlp.ops.ALIASES`` "
+              "(case-insensitive), as the registry declares them: " + ", ".join(names) + ". ``param`` is, "
+              "for " + "; for ".join(params) + " (checked by the registry's rules; a derivative read from "
+              "``A = f(Z)`` needs them). Those of ``fastmlp.ops.NEEDS_Z`` (" + needs_z + ") need the "
+              "pre-activation ``Z`` for their derivatives.")
+    return {"activations_bullet": textwrap.fill(bullet, 106, initial_indent="* ", subsequent_indent="  ",
+                                                 break_on_hyphens=False),
+            "param_list": "\n".join(f"    * {p}" for p in params),
+            "needs_z": needs_z}
+
+
+_ACTIVATION_DOC = _describe_activations()
+if __doc__:  # None under python -OO
+    __doc__ = __doc__.format(**_ACTIVATION_DOC)
+
+
+def _documented(func):
+    """Fill the ``{needs_z}``/``{param_list}`` fields of ``func``'s docstring from the registry."""
+    if func.__doc__:
+        func.__doc__ = func.__doc__.format(**_ACTIVATION_DOC)
+    return func
 
 
 class _Required:
@@ -143,24 +187,26 @@ def _overlap_unless_same(out, out_name, name, a):
         raise ValueError(f"{out_name}: must not share memory with {name} (other than being {name} itself)")
 
 
-_ACT_RULES = {"leaky_relu": ("slope", lambda p: p >= 0, ">= 0"), "elu": ("gamma", lambda p: p > 0, "> 0")}
-
-
 def _check_param(activation, param, m):
-    """The activation's ``param`` checked the same way on both backends: PReLU slopes an array of shape
-    ``(m,)``; the leaky_relu slope >= 0 and the elu gamma > 0 (their derivatives are read from the output
-    ``A = f(Z)``, which is only possible for those). Returns the canonical activation name."""
+    """The activation's ``param`` checked the same way on both backends, by the registry's rules: for a
+    per-unit parameter (``entry.per_unit``) an array of shape ``(m,)``; for a scalar one a number that the
+    registry's ``Param.check`` accepts (e.g. a slope >= 0 where the derivative is read from the output
+    ``A = f(Z)``, which is only possible when the sign survives). Returns the canonical name."""
     act = canonical_activation(activation)
-    if act == "prelu":
+    entry = ACTIVATION_TABLE[act]
+    if entry.per_unit:
         if not isinstance(param, np.ndarray) or param.shape != (m,):
             got = param.shape if isinstance(param, np.ndarray) else type(param).__name__
-            raise ValueError(f"param: prelu needs a slope array of shape ({m},), got {got}")
-    elif act in _ACT_RULES and param is not None:
-        what, ok, rule = _ACT_RULES[act]
+            raise ValueError(f"param: {act} needs a slope array of shape ({m},), got {got}")
+    elif entry.param is not None and param is not None:
+        what = entry.param.name
         if isinstance(param, np.ndarray) and param.size != 1:
             raise ValueError(f"param: the {act} {what} must be a scalar, got an array of shape {param.shape}")
-        if not ok(float(param)):
-            raise ValueError(f"param: the {act} {what} must be {rule}, got {float(param)}")
+        try:
+            value = float(param)
+        except (TypeError, ValueError):
+            raise TypeError(f"param: the {act} {what} must be a number, got {type(param).__name__}") from None
+        entry.param.check(value, act, "param")
     return act
 
 
@@ -178,12 +224,15 @@ def _labels(labels):
 # ----------------------------------------------------------------------------------------------------
 # Activations
 # ----------------------------------------------------------------------------------------------------
+@_documented
 def activation_forward(Z, out=None, activation=_REQUIRED, param=None, *, backend=None):
     """``out = f(Z)`` for an ``(n, m)`` array, elementwise (row-wise for softmax). ``out`` may be ``Z``
     (in place). Returns ``out``.
 
-    ``param``: the leaky_relu slope (default 0.01), the elu gamma (default 1.0), or the PReLU slopes
-    (an array of shape ``(m,)``, required for prelu)."""
+    ``param`` (None: the default; required for a per-unit parameter), by activation:
+
+{param_list}
+    """
     activation = _need(activation, "activation", "activation_forward")
     if out is None:
         out = _like(Z, "Z")
@@ -193,10 +242,12 @@ def activation_forward(Z, out=None, activation=_REQUIRED, param=None, *, backend
     return get_backend(backend).activation_forward(Z, out, activation, param)
 
 
+@_documented
 def activation_derivative(A, Z=None, out=None, activation=_REQUIRED, param=None, *, backend=None):
     """``out = f'(z)`` for ``(n, m)`` arrays, taken from the forward output ``A = f(Z)`` where possible;
-    prelu, gelu and silu need the pre-activation ``Z`` (it may be None for the others). softmax has a
-    Jacobian rather than a derivative and is refused (use ``softmax_cross_entropy``). Returns ``out``."""
+    those of ``NEEDS_Z`` ({needs_z}) need the pre-activation ``Z`` (it may be None for the others). A
+    row-wise activation (the softmax output) has a Jacobian rather than a derivative and is refused (use
+    ``softmax_cross_entropy``). Returns ``out``."""
     activation = _need(activation, "activation", "activation_derivative")
     if out is None:
         out = _like(A, "A")
@@ -258,10 +309,12 @@ def gemm(A, B, C=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, *, bac
     return get_backend(backend).gemm(A, B, C, alpha, beta, trans_a, trans_b)
 
 
-def dense_forward(X, W, b, out=None, activation="identity", param=None, Z=None, *, backend=None):
+@_documented
+def dense_forward(X, W, b, out=None, activation=_IDENTITY, param=None, Z=None, *, backend=None):
     """One dense layer, ``out = f(X · W + b)``: ``X (n, fan_in)``, ``W (fan_in, fan_out)``,
     ``b (fan_out,)``, ``out (n, fan_out)``. When ``Z`` (a buffer like ``out``) is given it receives the
-    pre-activation ``X · W + b`` (keep it for prelu, gelu and silu, whose derivatives need it).
+    pre-activation ``X · W + b`` (keep it for the activations of ``NEEDS_Z``, {needs_z}, whose
+    derivatives need it).
     Returns ``out``. On the Cython backend the bias is pre-filled and the GEMM accumulates onto it."""
     if out is None:
         n, _ = _dim(_float_array(X, "X"), "X", 2)
@@ -276,10 +329,11 @@ def dense_forward(X, W, b, out=None, activation="identity", param=None, Z=None, 
 # ----------------------------------------------------------------------------------------------------
 # Backward
 # ----------------------------------------------------------------------------------------------------
+@_documented
 def delta_backward(delta, W, A, Z=None, out=None, activation=_REQUIRED, param=None, *, backend=None):
     """The delta recursion of backpropagation: ``out = f'(Z) ⊙ (delta · Wᵀ)``, with ``delta
     (n, fan_out)`` the next layer's error term, ``W (fan_in, fan_out)`` the next layer's weights and
-    ``A = f(Z) (n, fan_in)`` this layer's output (``Z`` needed for prelu, gelu and silu). ``out`` has
+    ``A = f(Z) (n, fan_in)`` this layer's output (``Z`` needed for {needs_z}). ``out`` has
     ``A``'s shape and must not alias ``delta`` or ``A``. Returns ``out``."""
     activation = _need(activation, "activation", "delta_backward")
     if out is None:
@@ -299,6 +353,7 @@ def weight_gradient(A_prev, delta, W, dW=None, db=None, l2=0.0, scale=None, *, b
     if db is None:
         _, m = _dim(_float_array(W, "W"), "W", 2)
         db = np.empty(m, dtype=W.dtype)
+    l2 = check_param("l2", l2)
     _overlap(dW, "dW", A_prev=A_prev, delta=delta, W=W, db=db)
     _overlap(db, "db", A_prev=A_prev, delta=delta, W=W)
     return get_backend(backend).weight_gradient(A_prev, delta, W, dW, db, l2, scale)
@@ -318,6 +373,7 @@ def sgd_weight_update(A_prev, delta, W, b, lr, l2=0.0, *, backend=None):
     """Plain SGD step of one layer straight from its error term, in place:
     ``W ← (1 − lr·l2) W − (lr/n) A_prevᵀ δ`` and ``b ← b − (lr/n) Σ_rows δ`` (one GEMM on the Cython
     backend, no gradient buffer). Returns ``(W, b)``."""
+    lr, l2 = check_param("lr", lr), check_param("l2", l2)
     _overlap(W, "W", A_prev=A_prev, delta=delta, b=b)
     _overlap(b, "b", A_prev=A_prev, delta=delta)
     return get_backend(backend).sgd_weight_update(A_prev, delta, W, b, lr, l2)
@@ -378,14 +434,17 @@ def squared_error(Yhat, Y, delta=None, sample_weight=None, *, backend=None):
 # its gradient are updated through flat views); every array of one call has the same shape and dtype.
 # ----------------------------------------------------------------------------------------------------
 def sgd_update(param, grad, lr, *, backend=None):
-    """``param ← param − lr · grad``, in place. Returns ``param``."""
+    """``param ← param − lr · grad``, in place (``lr > 0``). Returns ``param``."""
+    lr = check_param("lr", lr)
     get_backend(backend).sgd_update(*_flat(param=param, grad=grad), lr)
     return param
 
 
 def momentum_update(param, grad, velocity, lr, momentum=0.9, nesterov=False, *, backend=None):
     """``v ← μ v − lr · g``;  ``param ← param + v`` (Nesterov: ``param ← param + μ v − lr · g``), in place
-    (``velocity`` starts at zeros). Returns ``param``."""
+    (``velocity`` starts at zeros; ``lr > 0``, ``0 <= momentum <= 1``). Returns ``param``."""
+    lr, momentum = check_param("lr", lr), check_param("momentum", momentum)
+    nesterov = check_bool("nesterov", nesterov)
     get_backend(backend).momentum_update(*_flat(param=param, grad=grad, velocity=velocity), lr, momentum,
                                          nesterov)
     return param
@@ -396,8 +455,11 @@ def adam_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, t
     """Adam step number ``t`` (an integer, 1 for the first step): ``m ← β1 m + (1−β1) g``;
     ``v ← β2 v + (1−β2) g²``;
     ``param ← param − lr · m̂ / (√v̂ + ε)`` with ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``; in place
-    (``m`` and ``v`` start at zeros). Returns ``param``."""
+    (``m`` and ``v`` start at zeros; ``lr > 0``, ``0 <= beta1, beta2 < 1``, ``eps > 0``). Returns
+    ``param``."""
     t = _need(t, "t", "adam_update")  # both backends refuse a non-integer t (TypeError naming it)
+    lr, eps = check_param("lr", lr), check_param("eps", eps)
+    beta1, beta2 = check_param("beta1", beta1), check_param("beta2", beta2)
     get_backend(backend).adam_update(*_flat(param=param, grad=grad, m=m, v=v), lr, beta1, beta2, eps, t)
     return param
 
@@ -413,3 +475,14 @@ def apply_update(theta, grad, opt, *, backend=None):
 def all_finite(X, *, backend=None):
     """True when no element of the float array ``X`` is NaN or ±inf."""
     return bool(get_backend(backend).all_finite(X))
+
+
+# The public names, from the objects themselves (a list of strings would spell the softmax op's name, an
+# activation's, outside the registry) and the registry's tables.
+__all__ = [f.__name__ for f in (
+    activation_forward, activation_derivative, backprop_activation, softmax, log_softmax,
+    gemm, dense_forward, delta_backward, weight_gradient, prelu_gamma_gradient,
+    sgd_weight_update, softmax_cross_entropy, sigmoid_cross_entropy, squared_error,
+    sgd_update, momentum_update, adam_update, apply_update, all_finite,
+    get_backend, set_backend, use_backend,
+)] + ["Optimizer", "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "NEEDS_Z"]
