@@ -109,7 +109,7 @@ class NetSpec:
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def views(self, theta):
+    def views(self, theta: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
         """Split a flat vector into lists (W, b, gamma) of views; gamma[l] is None unless layer l is PReLU."""
         Ws, bs, gs = [], [], []
         for l in range(self.n_layers):
@@ -120,14 +120,14 @@ class NetSpec:
             gs.append(theta[g0:g0 + fo] if g0 >= 0 else None)
         return Ws, bs, gs
 
-    def weight_mask(self):
+    def weight_mask(self) -> np.ndarray:
         """Boolean mask over theta: True where L2 applies (weights, not biases or PReLU slopes)."""
         mask = np.zeros(self.n_params, dtype=bool)
         for l in range(self.n_layers):
             mask[self.w_offsets[l]:self.b_offsets[l]] = True
         return mask
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {"sizes": list(self.sizes), "activations": list(self.activations),
                 "params": list(self.params), "loss": self.loss}
 

@@ -19,8 +19,8 @@ dtype; constants are cast to it so that float32 stays float32.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy.special import erfc, expit

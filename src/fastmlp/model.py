@@ -11,14 +11,16 @@ import os
 import threading
 import warnings
 import zipfile
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _training
 from ._atomic import atomic_write
 from ._netspec import NetSpec, Optimizer, parse_activation
 from ._registry import ACTIVATION_TABLE, HE_INIT, LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, OPTIMIZERS
-from ._training import EarlyStopping
+from ._training import EarlyStopping, Schedule
 from .backend import get_backend
 from .validation import (
     ParameterError,
@@ -33,6 +35,7 @@ from .validation import (
 
 FORMAT_VERSION = 1
 INITS = ("auto", "sklearn")
+ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
 
 
@@ -62,8 +65,10 @@ class FastMLP:
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
     """
 
-    def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None, dtype=np.float32,
-                 seed=0, backend="auto", l2=0.0, init="auto"):
+    def __init__(self, layer_sizes: Sequence[int], activation: ActivationSpec | list[ActivationSpec] = "relu",
+                 output: ActivationSpec = "softmax", loss: str | None = None, dtype: DTypeLike = np.float32,
+                 seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
+                 l2: float = 0.0, init: str = "auto") -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
@@ -176,7 +181,7 @@ class FastMLP:
         return self._optimizer
 
     @property
-    def layer_sizes(self):
+    def layer_sizes(self) -> list[int]:
         return list(self.spec.sizes)
 
     @property
@@ -184,25 +189,25 @@ class FastMLP:
         return self.spec.n_params
 
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
         """W(l), shape (fan_in, fan_out): views into the parameter vector (edit in place)."""
         return self.spec.views(self._theta)[0]
 
     @weights.setter
-    def weights(self, values):
+    def weights(self, values: Sequence[ArrayLike]) -> None:
         self._assign(values, 0, "weights")
 
     @property
-    def biases(self):
+    def biases(self) -> list[np.ndarray]:
         """b(l), shape (fan_out,): views into the parameter vector."""
         return self.spec.views(self._theta)[1]
 
     @biases.setter
-    def biases(self, values):
+    def biases(self, values: Sequence[ArrayLike]) -> None:
         self._assign(values, 1, "biases")
 
     @property
-    def slopes(self):
+    def slopes(self) -> list[np.ndarray | None]:
         """PReLU slopes γ(l), shape (fan_out,), or None for layers that are not PReLU."""
         return self.spec.views(self._theta)[2]
 
@@ -222,11 +227,11 @@ class FastMLP:
         for a, dst in zip(arrays, views):
             dst[...] = a
 
-    def get_params_vector(self):
+    def get_params_vector(self) -> np.ndarray:
         """A copy of the flat parameter vector θ (layout in ``fastmlp._netspec``)."""
         return self._theta.copy()
 
-    def set_params_vector(self, theta):
+    def set_params_vector(self, theta: ArrayLike) -> None:
         theta = np.asarray(theta)
         if theta.shape != self._theta.shape:
             raise ValueError(f"theta: expected shape {self._theta.shape}, got {theta.shape}")
@@ -370,7 +375,7 @@ class FastMLP:
     def _check_X(self, X, name="X"):
         return check_array(X, name, self.dtype, n_features=self.spec.sizes[0])
 
-    def forward(self, X):
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """The network's output for X: softmax probabilities, sigmoid outputs, or the output activation."""
         return self._infer(self._check_X(X))
 
@@ -389,18 +394,20 @@ class FastMLP:
         with self._lock:
             return self._prefix_net(k).forward(X, out)
 
-    def loss(self, X, y, sample_weight=None):
+    def loss(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """The regularised risk R = mean loss + (λ/2) Σ‖W‖² on (X, y), with no update."""
         return self.gradients(X, y, sample_weight)[0]
 
-    def gradients(self, X, y, sample_weight=None):
+    def gradients(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+                  ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """(R, dW, db): R = mean loss + (λ/2) Σ‖W‖² over all of X and its exact gradients (copies);
         nothing is updated. PReLU slope gradients: see ``gradient_vector``."""
         loss, grad = self.gradient_vector(X, y, sample_weight)
         Ws, bs, _ = self.spec.views(grad)
         return loss, Ws, bs
 
-    def gradient_vector(self, X, y, sample_weight=None):
+    def gradient_vector(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+                        ) -> tuple[float, np.ndarray]:
         """(R, ∂R/∂θ) with the gradient as a flat vector laid out like ``get_params_vector()``."""
         X = self._check_X(X)
         Y, _, _ = self._encode(y, X.shape[0], fitting=self.classes_ is None)
@@ -413,11 +420,16 @@ class FastMLP:
     # ------------------------------------------------------------------------------------------------
     # Training: the shared engine (fastmlp._training), Algorithm 4.1 minibatched, or L-BFGS
     # ------------------------------------------------------------------------------------------------
-    def fit(self, X, y, epochs=10, batch_size=32, lr=None, optimizer="sgd", *, momentum=0.9, beta1=0.9,
-            beta2=0.999, eps=1e-8, l2=None, l2_per_batch=False, schedule="constant", power_t=0.5,
-            validation_data=None, validation_split=0.0, patience=None, min_delta=0.0, monitor=None,
-            restore_best=None, early_stopping=None, shuffle=True, sample_weight=None, class_weight=None,
-            tol=1e-4, max_fun=15000, verbose=None, callback=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 10, batch_size: int = 32, lr: float | None = None,
+            optimizer: str = "sgd", *, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
+            eps: float = 1e-8, l2: float | None = None, l2_per_batch: bool = False,
+            schedule: str | Schedule = "constant", power_t: float = 0.5, validation_data: tuple | None = None,
+            validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
+            monitor: str | None = None, restore_best: bool | None = None,
+            early_stopping: EarlyStopping | None = None, shuffle: bool = True,
+            sample_weight: ArrayLike | None = None, class_weight: str | dict | None = None, tol: float = 1e-4,
+            max_fun: int = 15000, verbose: bool | None = None,
+            callback: Callable[[FastMLP, dict], bool | None] | None = None) -> FastMLP:
         """Train by minibatch gradient descent (Algorithm 4.1) or L-BFGS, continuing from the current
         weights. Returns self.
 
@@ -504,10 +516,14 @@ class FastMLP:
             self.last_fit = _training.run_epochs(self, X, Y, sw, train_idx, plan)
         return self
 
-    def partial_fit(self, X, y, batch_size=32, lr=None, optimizer="sgd", *, classes=None,
-                    sample_weight=None, class_weight=None, shuffle=True, l2_per_batch=False,
-                    schedule="constant", power_t=0.5, early_stopping=None, validation_data=None,
-                    callback=None, **optimizer_kwargs):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, batch_size: int = 32, lr: float | None = None,
+                    optimizer: str = "sgd", *, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None, class_weight: str | dict | None = None,
+                    shuffle: bool = True, l2_per_batch: bool = False, schedule: str | Schedule = "constant",
+                    power_t: float = 0.5, early_stopping: EarlyStopping | None = None,
+                    validation_data: tuple | None = None,
+                    callback: Callable[[FastMLP, dict], bool | None] | None = None,
+                    **optimizer_kwargs: float) -> FastMLP:
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
         kept between calls while the optimizer and its settings stay the same. ``classes`` fixes the label
         set on the first call (needed when the first batch does not show every class). The other options
@@ -620,7 +636,7 @@ class FastMLP:
     # ------------------------------------------------------------------------------------------------
     # Prediction and scoring
     # ------------------------------------------------------------------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities: (n, C) for softmax, (n, 2) for a binary sigmoid, (n, d_out) multilabel."""
         if not self.is_classifier:
             raise AttributeError("predict_proba: only classification models (softmax or sigmoid output) "
@@ -630,7 +646,7 @@ class FastMLP:
             return np.hstack([1 - P, P])
         return P
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels (classification) or the network's output (regression; 1-D for one output)."""
         P = self.forward(X)
         return self._decode(P)
@@ -647,7 +663,7 @@ class FastMLP:
             return (P >= 0.5).astype(np.int64)
         return P[:, 0] if P.shape[1] == 1 and self._y_1d else P
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy (classification; exact-match for multilabel) or R² averaged over outputs."""
         X = self._check_X(X)
         Y, _, _ = self._encode(y, X.shape[0])
@@ -687,7 +703,7 @@ class FastMLP:
             "val_score_curve": self.val_score_curve, "metadata": self.metadata,
         }
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Write the model to ``path`` (a .npz holding θ, the classes and JSON metadata; no pickle).
         The file is written to a temporary file beside ``path``, fsynced and renamed over it: an existing
         file is replaced whole or not at all."""
@@ -708,7 +724,7 @@ class FastMLP:
         return path
 
     @classmethod
-    def load(cls, path, backend=None):
+    def load(cls, path: str | os.PathLike, backend: str | None = None) -> FastMLP:
         """Read a model written by ``save``. Only arrays and JSON are read (``allow_pickle=False``)."""
         fname = os.fspath(path)
         if not os.path.exists(fname):

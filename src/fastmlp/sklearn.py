@@ -33,6 +33,7 @@ import numbers
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import sklearn  # noqa: F401  (absolute import: the real scikit-learn, never this module)
@@ -310,7 +311,8 @@ class _BaseFastMLP(BaseEstimator):
     # ----------------------------------------------------------------------------------------------
     # Fitting
     # ----------------------------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *,
+            validation_data: tuple | None = None) -> _BaseFastMLP:
         """Fit the model to X and y (labels, or real targets).
 
         ``sample_weight`` (n_samples,) weights every sample's loss; ``validation_data=(X_val, y_val)`` or
@@ -542,13 +544,13 @@ class _BaseFastMLP(BaseEstimator):
         """The network's output for validated X (probabilities, or the output activation)."""
         return self._model.forward(X)
 
-    def transform(self, X, layer=-1):
+    def transform(self, X: ArrayLike, layer: int = -1) -> np.ndarray:
         """The activations of hidden layer ``layer`` (0 is the first hidden layer, -1 the last) for X,
         shape (n_samples, hidden_layer_sizes[layer])."""
         X = self._check_fitted_X(X)
         return self._model.transform(X, layer=layer)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of ``transform``'s output columns (the last hidden layer's units): "<classname><i>".
         ``input_features``, when given, must match the features seen in ``fit`` (their number, and their
         names when ``fit`` saw named columns)."""
@@ -709,7 +711,8 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
 
     # ----------------------------------------------------------------------------------------------
     @available_if(_check_solver)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> FastMLPClassifier:
         """One epoch over (X, y), keeping the optimizer state between calls. ``classes`` (all labels of
         the whole problem) is required on the first call."""
         first = "classes_" not in self.__dict__
@@ -722,11 +725,11 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
             classes = None
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels, shape (n_samples,) (or (n_samples, n_labels) for multilabel)."""
         return self._decode(self._forward(self._check_fitted_X(X)))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), classes ordered as ``classes_``."""
         P = self._forward(self._check_fitted_X(X))
         if self.n_outputs_ == 1:
@@ -734,7 +737,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
             return np.vstack([1 - p, p]).T
         return P
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log(predict_proba(X))."""
         P = self.predict_proba(X)
         return np.log(P, out=P)
@@ -836,11 +839,12 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
 
     # ----------------------------------------------------------------------------------------------
     @available_if(_check_solver)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+                    ) -> FastMLPRegressor:
         """One epoch over (X, y), keeping the optimizer state between calls."""
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions, shape (n_samples,) for one output, else (n_samples, n_outputs)."""
         P = self._forward(self._check_fitted_X(X))
         return P.ravel() if P.shape[1] == 1 else P
