@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ALL_ACTIVATIONS, DTYPES
 from fastmlp import FastMLP, exchange
+from fastmlp._registry import ACTIVATION_TABLE
 from fastmlp.exchange import UnsupportedLayerError
 
 # Two implementations (different summation orders, fastmlp's polynomial exp/sigmoid/tanh, torch's or
@@ -165,6 +166,9 @@ def test_from_torch_names_what_it_cannot_read():
         (nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Flatten())),
          "Flatten at index 1.1 is not supported"),
         (nn.Sequential(nn.Linear(4, 4), nn.PReLU(3)), "PReLU at index 1 has 3 slopes for 4 units"),
+        # the parameter is checked by the registry's rule
+        (nn.Sequential(nn.Linear(4, 4), nn.ELU(alpha=0.0)),
+         r"ELU at index 1 with alpha=0.0 is not supported \(alpha: elu gamma must be > 0"),
     ]
     for net, msg in cases:
         with pytest.raises(UnsupportedLayerError, match=msg):
@@ -370,8 +374,11 @@ def test_from_sklearn_fastmlp_estimators():
     assert model.dtype == np.float32
     _close(model.predict(X32), reg.predict(X32), np.float32)
     poisson = _fit(FastMLPRegressor(hidden_layer_sizes=(3,), loss="poisson", max_iter=3), X, np.exp(X[:, 0]))
-    with pytest.raises(UnsupportedLayerError, match="out_activation_ 'exp' of FastMLPRegressor"):
-        exchange.from_sklearn(poisson)
+    if "exp" in ACTIVATION_TABLE:  # the registry has the Poisson output: read like any other activation
+        _close(exchange.from_sklearn(poisson).predict(X), poisson.predict(X), np.float64)
+    else:
+        with pytest.raises(UnsupportedLayerError, match="out_activation_ 'exp' of FastMLPRegressor"):
+            exchange.from_sklearn(poisson)
 
 
 def test_from_sklearn_refuses_what_it_cannot_read():
@@ -385,6 +392,9 @@ def test_from_sklearn_refuses_what_it_cannot_read():
     except TypeError:  # scikit-learn without the poisson loss
         return
     _fit(est, X, X[:, 0] + 1)
+    if "exp" in ACTIVATION_TABLE:  # the registry has the Poisson output: read like any other activation
+        _close(exchange.from_sklearn(est).predict(X), est.predict(X), np.float64)
+        return
     with pytest.raises(UnsupportedLayerError, match="out_activation_ 'exp' of MLPRegressor is not supported"):
         exchange.from_sklearn(est)
 
@@ -415,3 +425,99 @@ def test_import_fastmlp_imports_no_optional_dependency():
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'sklearn') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The mappings come from the registry
+# ----------------------------------------------------------------------------------------------------
+def _without(monkeypatch, name, **changes):
+    """Replace the registry entry of ``name`` for one test (e.g. as if it had no torch module)."""
+    import dataclasses
+    monkeypatch.setitem(ACTIVATION_TABLE, name, dataclasses.replace(ACTIVATION_TABLE[name], **changes))
+
+
+@pytest.mark.parametrize("act", ALL_ACTIVATIONS)
+def test_to_torch_builds_the_registry_module(act):
+    torch = pytest.importorskip("torch")
+    entry = ACTIVATION_TABLE[act]
+    model = _model([3, 4, 2], act, "identity", np.float64)
+    net = exchange.to_torch(model)
+    if entry.code == 0:  # the identity: no module after its Linear
+        assert [type(m) for m in net] == [torch.nn.Linear, torch.nn.Linear]
+        return
+    mod = net[1]
+    assert type(mod) is getattr(torch.nn, entry.torch_module)
+    if entry.torch_param is not None:
+        assert getattr(mod, entry.torch_param) == model.spec.params[0]
+    if entry.per_unit:
+        np.testing.assert_array_equal(mod.weight.detach().numpy(), model.slopes[0])
+
+
+def test_from_torch_reads_every_module_the_registry_names():
+    torch = pytest.importorskip("torch")
+    classes = exchange._torch_activation_classes(torch.nn)
+    assert {cls.__name__ for cls in classes} == {e.torch_module for e in ACTIVATION_TABLE.values()
+                                                if e.torch_module}
+    for cls, entry in classes.items():
+        assert entry.torch_module == cls.__name__
+    # the settings checks are named after torch classes the registry maps (none is left behind by a rename)
+    for fn in (n for n in vars(exchange) if n.startswith("_torch_settings_")):
+        assert hasattr(torch.nn, fn[len("_torch_settings_"):]) and fn[len("_torch_settings_"):] in \
+            {e.torch_module for e in ACTIVATION_TABLE.values()}, fn
+
+
+def test_onnx_composite_forms_are_named_after_registry_activations():
+    forms = [n[len("_onnx_"):] for n in vars(exchange) if n.startswith("_onnx_")]
+    assert forms and set(forms) <= set(ACTIVATION_TABLE), forms
+    # every activation has an ONNX form: its single op or a composite one
+    for name, entry in ACTIVATION_TABLE.items():
+        assert entry.onnx_op or name in forms, name
+
+
+def test_activation_without_a_torch_module_or_onnx_form_is_refused_clearly(monkeypatch):
+    models = {dt: _model([3, 4, 2], ["tanh"], "softsign", dt) for dt in DTYPES}
+    _without(monkeypatch, "softsign", torch_module=None, onnx_op=None)
+    if _have("torch"):
+        for model in models.values():
+            with pytest.raises(UnsupportedLayerError, match="activation softsign of layer 1 is not supported "
+                                                            r"by to_torch \(it has no torch.nn module\)"):
+                exchange.to_torch(model, logits=True)  # a regressor keeps its output activation
+        _without(monkeypatch, "softsign", torch_module="NoSuchModule")
+        with pytest.raises(UnsupportedLayerError, match=r"to_torch \(torch.nn has no NoSuchModule\)"):
+            exchange.to_torch(models[np.float32])
+    if _have("onnx"):
+        with pytest.raises(UnsupportedLayerError, match="activation softsign of layer 1 is not supported by "
+                                                        r"to_onnx \(it has no ONNX form\)"):
+            exchange.to_onnx(models[np.float32])
+        # float64 graphs spell softsign with elementary ops, which need no single op
+        X = _X(5, 3, np.float64)
+        _close(_ort_run(exchange.to_onnx(models[np.float64]), X), models[np.float64].forward(X), np.float64)
+
+
+def test_from_sklearn_reads_names_through_the_registry():
+    from types import SimpleNamespace
+    rng = np.random.default_rng(0)
+    coefs = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
+    inters = [rng.standard_normal(4), rng.standard_normal(2)]
+    X = rng.standard_normal((6, 3))
+    # aliases and any case: "sigmoid" is logistic, "Linear" the identity
+    est = SimpleNamespace(coefs_=coefs, intercepts_=inters, activation="sigmoid", out_activation_="Linear")
+    model = exchange.from_sklearn(est)
+    assert model.spec.activations == ("logistic", "identity") and model.spec.loss == "squared_error"
+    H = 1 / (1 + np.exp(-(X @ coefs[0] + inters[0])))
+    np.testing.assert_allclose(model.predict(X), H @ coefs[1] + inters[1], rtol=1e-12)
+    # a multilabel sigmoid output gets the output columns as classes, a softmax one the estimator's labels
+    est = SimpleNamespace(coefs_=coefs, intercepts_=inters, activation="tanh", out_activation_="logistic")
+    np.testing.assert_array_equal(exchange.from_sklearn(est).classes_, [0, 1])
+    est.out_activation_, est.classes_ = "softmax", np.array(["x", "y"])
+    np.testing.assert_array_equal(exchange.from_sklearn(est).classes_, ["x", "y"])
+    with pytest.raises(ValueError, match="has no activation attribute"):
+        exchange.from_sklearn(SimpleNamespace(coefs_=coefs, intercepts_=inters, out_activation_="identity"))
+    assert exchange.from_sklearn(SimpleNamespace(coefs_=coefs[:1], intercepts_=inters[:1],
+                                                 out_activation_="identity")).spec.sizes == (3, 4)
+    est = SimpleNamespace(coefs_=coefs, intercepts_=inters, activation="softmax", out_activation_="identity")
+    with pytest.raises(UnsupportedLayerError, match="softmax is an output activation only"):
+        exchange.from_sklearn(est)
+    est = SimpleNamespace(coefs_=coefs, intercepts_=inters, activation="relu", out_activation_=None)
+    with pytest.raises(UnsupportedLayerError, match="out_activation_ None of SimpleNamespace is not"):
+        exchange.from_sklearn(est)

@@ -23,16 +23,21 @@ import json
 
 import numpy as np
 
-from ._netspec import HIDDEN_ACTIVATIONS, parse_activation
+from ._netspec import parse_activation
+from ._registry import ACTIVATION_TABLE, ACTIVATIONS, LOSS_OF_OUTPUT, LOSS_TABLE, canonical_activation
 from .model import FastMLP
 
 __all__ = ["UnsupportedLayerError", "to_torch", "from_torch", "to_onnx", "from_sklearn"]
 
-_CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
+# The identity: activation code 0 (registry codes are never renumbered). A Linear without an activation
+# module after it, and an ONNX layer without an activation node.
+_IDENTITY = ACTIVATIONS[0]
 
 
 class UnsupportedLayerError(ValueError):
-    """A layer (or a setting of one) that has no FastMLP equivalent; the message names it and its index."""
+    """A layer (or a setting of one) that has no equivalent on the other side: a foreign layer with no
+    FastMLP equivalent (the message names it and its index), or a FastMLP activation that the target format
+    cannot express (the message names the activation and the exporter, ``to_torch`` or ``to_onnx``)."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -65,26 +70,22 @@ def _float_dtype(dtype, name="dtype"):
 
 def _drop_output(model, logits):
     """True when the output activation is left out of an export (logits=True on a classifier)."""
-    return bool(logits) and model.spec.loss in _CLASSIFIER_LOSSES
+    return bool(logits) and LOSS_TABLE[model.spec.loss].classifier
 
 
 def _n_classes(spec):
-    if spec.loss == "cross_entropy":
-        return spec.sizes[-1]
-    if spec.loss == "binary_cross_entropy":
-        return 2 if spec.sizes[-1] == 1 else spec.sizes[-1]
-    return None
+    """The number of classes of a classifier's spec (None for a regressor): one per output unit, or two for
+    a single elementwise output (a sigmoid binary classifier)."""
+    if not LOSS_TABLE[spec.loss].classifier:
+        return None
+    n = spec.sizes[-1]
+    return 2 if n == 1 and not ACTIVATION_TABLE[spec.activations[-1]].output_only else n
 
 
 def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source):
     """A FastMLP with the given architecture and parameters. hidden: [(name, param)]; out: (name, param)."""
     out_name, out_param = out
-    if out_name == "softmax":
-        output = "softmax"
-    elif out_name in ("leaky_relu", "elu", "prelu"):
-        output = (out_name, out_param)
-    else:
-        output = out_name
+    output = out_name if ACTIVATION_TABLE[out_name].param is None else (out_name, out_param)
     model = FastMLP(sizes, activation=[tuple(h) for h in hidden], output=output, loss=loss, dtype=dtype,
                     backend=backend)
     model.weights = Ws
@@ -112,12 +113,15 @@ def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend,
 def to_torch(model, *, logits=False):
     """A ``torch.nn.Sequential`` that computes what ``model.forward`` computes, in the model's dtype and in
     eval mode: ``Linear`` layers (weights transposed to PyTorch's ``(fan_out, fan_in)``) each followed by
-    its activation module (none for identity). Softmax and sigmoid classification outputs become
-    ``Softmax(dim=-1)``/``Sigmoid``; ``logits=True`` leaves them out so the module returns logits.
+    its activation module (none for the identity). Softmax and sigmoid classification outputs stay in (the
+    module returns probabilities); ``logits=True`` leaves them out so the module returns logits.
 
-    Activations map to ReLU, LeakyReLU(slope), PReLU(per-unit slopes), ELU(gamma), Sigmoid, Tanh,
-    Softplus, GELU (exact), SiLU, Softsign and Hardtanh. Class labels are not part of the module: map
-    ``argmax`` through ``model.classes_``."""
+    Each activation becomes the module its registry entry names (``Activation.torch_module``, a class of
+    ``torch.nn``) with the activation's parameter set as its ``torch_param`` argument (e.g. the leaky slope
+    as ``negative_slope``), a per-unit parameter as the module's per-unit weights (PReLU), and ``dim=-1``
+    for a module that takes a dimension (Softmax). An activation without a torch module raises
+    ``UnsupportedLayerError``. Class labels are not part of the module: map ``argmax`` through
+    ``model.classes_``."""
     torch = _import("torch", "torch")
     nn = torch.nn
     model = _as_fastmlp(model)
@@ -135,33 +139,40 @@ def to_torch(model, *, logits=False):
         layers.append(lin)
         if l == L - 1 and _drop_output(model, logits):
             continue
-        act = _torch_activation(nn, torch, spec.activations[l], spec.params[l], gs[l], fan_out, tdtype)
+        act = _torch_activation(nn, torch, spec.activations[l], spec.params[l], gs[l], fan_out, tdtype, l)
         if act is not None:
             layers.append(act)
     return nn.Sequential(*layers).eval()
 
 
-def _torch_activation(nn, torch, name, param, gamma, fan_out, tdtype):
-    if name == "identity":
+def _torch_class(nn, entry):
+    """The ``torch.nn`` class of a registry entry, or None (no torch module, or this torch lacks it)."""
+    return getattr(nn, entry.torch_module, None) if entry.torch_module else None
+
+
+def _torch_activation(nn, torch, name, param, gamma, fan_out, tdtype, layer):
+    """The torch module of activation ``name`` (None for the identity), built from its registry entry."""
+    import inspect
+    if name == _IDENTITY:
         return None
-    if name == "prelu":
-        mod = nn.PReLU(num_parameters=fan_out, dtype=tdtype)
+    entry = ACTIVATION_TABLE[name]
+    cls = _torch_class(nn, entry)
+    if cls is None:
+        why = (f"torch.nn has no {entry.torch_module}" if entry.torch_module
+               else "it has no torch.nn module")
+        raise UnsupportedLayerError(f"activation {name} of layer {layer} is not supported by to_torch "
+                                    f"({why})")
+    kwargs = {}
+    if "dim" in inspect.signature(cls).parameters:
+        kwargs["dim"] = -1  # over the features of a (batch, features) input
+    if entry.per_unit:
+        mod = cls(num_parameters=fan_out, dtype=tdtype, **kwargs)
         with torch.no_grad():
             mod.weight.copy_(torch.from_numpy(np.array(gamma)))
         return mod
-    simple = {
-        "logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus,
-        "gelu": nn.GELU, "silu": nn.SiLU, "softsign": nn.Softsign, "hardtanh": nn.Hardtanh,
-    }
-    if name in simple:
-        return simple[name]()
-    if name == "leaky_relu":
-        return nn.LeakyReLU(negative_slope=param)
-    if name == "elu":
-        return nn.ELU(alpha=param)
-    if name == "softmax":
-        return nn.Softmax(dim=-1)
-    raise AssertionError(f"no PyTorch module for activation {name!r}")  # pragma: no cover
+    if entry.torch_param is not None:
+        kwargs[entry.torch_param] = float(param)
+    return cls(**kwargs)
 
 
 def _own_forward(m, base):
@@ -183,55 +194,76 @@ def _flatten_modules(module, prefix=""):
     return out
 
 
+def _torch_activation_classes(nn):
+    """{torch.nn class: registry entry} of every activation with a torch module (built from the registry,
+    so a new entry is read back as soon as it names its module)."""
+    classes = {}
+    for entry in ACTIVATION_TABLE.values():
+        cls = _torch_class(nn, entry)
+        if cls is not None:
+            classes[cls] = entry
+    return classes
+
+
+# Settings of torch modules under which the module computes something other than fastmlp's activation:
+# ``_torch_settings_<torch.nn class name>`` (torch's settings, not fastmlp's: the activation's parameter
+# itself is checked by the registry's rule). Each raises UnsupportedLayerError naming the module and index.
+def _torch_settings_Softplus(m, where):
+    if m.beta != 1 or m.threshold < 20:
+        raise UnsupportedLayerError(f"Softplus at index {where} with beta={m.beta}, threshold="
+                                    f"{m.threshold} is not supported (only beta=1, threshold >= 20)")
+
+
+def _torch_settings_GELU(m, where):
+    if m.approximate != "none":
+        raise UnsupportedLayerError(f"GELU(approximate={m.approximate!r}) at index {where} is not "
+                                    "supported (fastmlp's gelu is the exact erf form)")
+
+
+def _torch_settings_Hardtanh(m, where):
+    if m.min_val != -1 or m.max_val != 1:
+        raise UnsupportedLayerError(f"Hardtanh(min_val={m.min_val}, max_val={m.max_val}) at index "
+                                    f"{where} is not supported (only [-1, 1])")
+
+
 def _torch_act_of(nn, m, where, fan_out):
     """(name, param, gamma) of a supported activation module, None if ``m`` is not an activation."""
-    kind = type(m)
-    simple = {nn.ReLU: "relu", nn.Sigmoid: "logistic", nn.Tanh: "tanh", nn.SiLU: "silu",
-              nn.Softsign: "softsign"}
-    if kind in simple:
-        return simple[kind], 0.0, None
-    if kind is nn.LeakyReLU:
-        if m.negative_slope < 0:
-            raise UnsupportedLayerError(f"LeakyReLU at index {where} with negative_slope={m.negative_slope} "
-                                        "is not supported (the slope must be >= 0)")
-        return "leaky_relu", float(m.negative_slope), None
-    if kind is nn.ELU:
-        if m.alpha <= 0:
-            raise UnsupportedLayerError(f"ELU at index {where} with alpha={m.alpha} is not supported "
-                                        "(alpha must be > 0)")
-        return "elu", float(m.alpha), None
-    if kind is nn.PReLU:
+    entry = _torch_activation_classes(nn).get(type(m))
+    if entry is None:
+        return None
+    kind = type(m).__name__
+    name = entry.name
+    settings = globals().get("_torch_settings_" + kind)
+    if settings is not None:
+        settings(m, where)
+    if hasattr(m, "dim") and m.dim not in (-1, 1):
+        raise UnsupportedLayerError(f"{kind}(dim={m.dim}) at index {where} is not supported "
+                                    "(only over the features, dim=-1 or 1)")
+    if entry.per_unit:
         if fan_out is None:  # before any Linear: the caller refuses it
-            return "prelu", 0.25, None
+            return name, entry.default_param, None
         w = m.weight.detach().cpu().double().numpy().ravel()
         if w.size not in (1, fan_out):
-            raise UnsupportedLayerError(f"PReLU at index {where} has {w.size} slopes for {fan_out} units")
-        return "prelu", float(w[0]) if w.size == 1 else 0.25, np.broadcast_to(w, (fan_out,)).copy()
-    if kind is nn.Softplus:
-        if m.beta != 1 or m.threshold < 20:
-            raise UnsupportedLayerError(f"Softplus at index {where} with beta={m.beta}, threshold="
-                                        f"{m.threshold} is not supported (only beta=1, threshold >= 20)")
-        return "softplus", 0.0, None
-    if kind is nn.GELU:
-        if m.approximate != "none":
-            raise UnsupportedLayerError(f"GELU(approximate={m.approximate!r}) at index {where} is not "
-                                        "supported (fastmlp's gelu is the exact erf form)")
-        return "gelu", 0.0, None
-    if kind is nn.Hardtanh:
-        if m.min_val != -1 or m.max_val != 1:
-            raise UnsupportedLayerError(f"Hardtanh(min_val={m.min_val}, max_val={m.max_val}) at index "
-                                        f"{where} is not supported (only [-1, 1])")
-        return "hardtanh", 0.0, None
-    if kind is nn.Softmax:
-        if m.dim not in (-1, 1):
-            raise UnsupportedLayerError(f"Softmax(dim={m.dim}) at index {where} is not supported "
-                                        "(only over the features, dim=-1 or 1)")
-        return "softmax", 0.0, None
-    return None
+            raise UnsupportedLayerError(f"{kind} at index {where} has {w.size} slopes for {fan_out} units")
+        param = float(w[0]) if w.size == 1 else entry.default_param
+        return name, param, np.broadcast_to(w, (fan_out,)).copy()
+    if entry.torch_param is not None:
+        value = getattr(m, entry.torch_param)
+        try:
+            param = entry.param.check(value, name, entry.torch_param)
+        except (TypeError, ValueError) as exc:
+            raise UnsupportedLayerError(f"{kind} at index {where} with {entry.torch_param}={value} is not "
+                                        f"supported ({exc})") from None
+        return name, param, None
+    return name, entry.default_param, None
 
 
-_TORCH_SUPPORTED = ("Linear, Dropout, Identity, and the activations ReLU, LeakyReLU, PReLU, ELU, Sigmoid, "
-                    "Tanh, Softplus, GELU, SiLU, Softsign, Hardtanh, Softmax (last)")
+def _torch_supported(nn):
+    """The layers from_torch reads, in words (from the registry)."""
+    hidden = [cls.__name__ for cls, e in _torch_activation_classes(nn).items() if not e.output_only]
+    last = [cls.__name__ for cls, e in _torch_activation_classes(nn).items() if e.output_only]
+    return ("Linear, Dropout, Identity, and the activations " + ", ".join(hidden)
+            + (", " + ", ".join(last) + " (last)" if last else ""))
 
 
 def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, backend="cython"):
@@ -239,7 +271,9 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     followed by one activation (those ``to_torch`` writes; ``Dropout`` and ``Identity`` are skipped,
     as in eval mode; nested Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
     naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``, and so does a subclass
-    of ``Linear`` or ``Sequential`` that overrides ``forward()`` (it may compute anything).
+    of ``Linear`` or ``Sequential`` that overrides ``forward()`` (it may compute anything). An activation
+    module is read as the registry activation whose ``torch_module`` it is, its ``torch_param`` attribute
+    (e.g. ``LeakyReLU.negative_slope``) as the parameter, checked by the registry's rule.
 
     The output activation is the module after the last ``Linear``: ``Softmax`` makes a softmax classifier
     (cross-entropy), ``Sigmoid`` a sigmoid classifier (binary cross-entropy), another activation or none
@@ -297,7 +331,7 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
         act = _torch_act_of(nn, m, where, sizes[-1] if sizes else None)
         if act is None:
             raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported "
-                                        f"(supported: {_TORCH_SUPPORTED})")
+                                        f"(supported: {_torch_supported(nn)})")
         if not Ws:
             raise UnsupportedLayerError(f"{type(m).__name__} at index {where} is not supported here: the "
                                         "network must start with a Linear layer")
@@ -308,22 +342,23 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     if not Ws:
         raise ValueError("module: no Linear layer found")
     for a in acts[:-1]:
-        if a is not None and a[0] == "softmax":
-            raise UnsupportedLayerError(f"{a[3]} is not supported: softmax is an output activation only "
+        if a is not None and ACTIVATION_TABLE[a[0]].output_only:
+            raise UnsupportedLayerError(f"{a[3]} is not supported: {a[0]} is an output activation only "
                                         "(after the last Linear)")
     final = acts[-1]
     if output is not None:
-        name, param = ("softmax", 0.0) if output == "softmax" else parse_activation(output)
+        name, param = parse_activation(output, "output")
+        entry = ACTIVATION_TABLE[name]
         if final is None:
-            gamma = np.full(sizes[-1], param) if name == "prelu" else None
+            gamma = np.full(sizes[-1], param) if entry.per_unit else None
             final = (name, param, gamma, "output")
-        elif final[0] != name or (isinstance(output, (tuple, list)) and name in ("leaky_relu", "elu")
-                                  and final[1] != param):
+        elif final[0] != name or (isinstance(output, (tuple, list)) and entry.param is not None
+                                  and not entry.per_unit and final[1] != param):
             raise ValueError(f"output: the module already ends with {final[3]}; output={output!r} is only "
                              "for a module that ends with its Linear layer (logits)")
     if final is None:
-        final = ("identity", 0.0, None, "")
-    hidden = [(a[0], a[1]) if a is not None else ("identity", 0.0) for a in acts[:-1]]
+        final = (_IDENTITY, 0.0, None, "")
+    hidden = [(a[0], a[1]) if a is not None else (_IDENTITY, 0.0) for a in acts[:-1]]
     gammas = [a[2] if a is not None else None for a in acts[:-1]] + [final[2]]
     if dtype is None:
         dtype = np.float64 if Ws[0].dtype == np.float64 else np.float32
@@ -341,9 +376,14 @@ _ERF_TERMS = 100  # terms of the float64 erf series (max error 2e-15 on [-6, 6];
 class _Graph:
     """A tiny builder of ONNX nodes and initializers with unique names."""
 
-    def __init__(self, helper, numpy_helper, dtype):
+    def __init__(self, helper, numpy_helper, dtype, defs=None, opset=None):
         self.h, self.nh, self.dtype = helper, numpy_helper, dtype
+        self.defs, self.opset = defs, opset
         self.nodes, self.inits, self._n = [], [], 0
+
+    def attributes(self, op_type):
+        """The attribute names of ``op_type`` in this graph's opset."""
+        return set(self.defs.get_schema(op_type, self.opset).attributes)
 
     def name(self, base):
         self._n += 1
@@ -360,7 +400,7 @@ class _Graph:
         return out
 
 
-def _onnx_erf64(g, t):
+def _erf64(g, t):
     """erf(t) in float64 from elementary ops (onnxruntime has no float64 Erf): t is clipped to [-6, 6]
     (erf is ±1 to double precision beyond) and erf(t) = 2/√π · t · e^(−t²) · Σ_k (2t²)^k / (2k+1)!!,
     a series of positive terms summed by Horner's rule."""
@@ -377,55 +417,78 @@ def _onnx_erf64(g, t):
     return g.op("Mul", [g.op("Mul", [g.op("Mul", [t, e]), s]), g.const(2.0 / np.sqrt(np.pi))])
 
 
-def _onnx_activation(g, z, name, param, gamma, f64):
-    """The ONNX nodes of activation ``name`` on tensor ``z``; returns the output name. float64 graphs spell
-    elu, softplus, softsign and gelu with elementary ops (onnxruntime has no float64 kernels for them) and
-    keep parameters in float64 tensors rather than float32 attributes."""
-    if name == "identity":
-        return z
-    if name == "logistic":
-        return g.op("Sigmoid", [z])
-    if name == "tanh":
-        return g.op("Tanh", [z])
-    if name == "relu":
-        return g.op("Relu", [z])
-    if name == "leaky_relu":
-        if f64:  # LeakyRelu's alpha is a float32 attribute: a float64 slope goes in as a PRelu tensor
-            return g.op("PRelu", [z, g.const([param], "slope")])
-        return g.op("LeakyRelu", [z], alpha=float(param))
-    if name == "prelu":
-        return g.op("PRelu", [z, g.const(gamma, "slope")])
-    if name == "softmax":
-        return g.op("Softmax", [z], axis=-1)
-    if name == "silu":
-        return g.op("Mul", [z, g.op("Sigmoid", [z])])
-    if name == "hardtanh":
-        return g.op("Clip", [z, g.const(-1.0), g.const(1.0)])
+# Composite ONNX forms, one function per activation, named ``_onnx_<activation name>`` and found by that
+# name (so the registry's names are spelled once, there): ``(g, z, param, gamma, f64) -> output name``, or
+# None to use the entry's single ``onnx_op``. They cover activations with no single ONNX op (gelu, silu,
+# hardtanh) and float64 graphs, where onnxruntime has no float64 kernel for Elu, Softplus, Softsign and
+# Erf, and LeakyRelu's alpha is a float32 attribute (float64 parameters go in as float64 tensors).
+def _onnx_leaky_relu(g, z, param, gamma, f64):
+    return g.op("PRelu", [z, g.const([param], "slope")]) if f64 else None
+
+
+def _onnx_elu(g, z, param, gamma, f64):
     if not f64:
-        if name == "elu":
-            return g.op("Elu", [z], alpha=float(param))
-        if name == "softplus":
-            return g.op("Softplus", [z])
-        if name == "softsign":
-            return g.op("Softsign", [z])
-        if name == "gelu":
-            erf = g.op("Erf", [g.op("Mul", [z, g.const(np.sqrt(0.5))])])
-    else:
-        if name == "elu":
-            neg = g.op("Mul", [g.op("Sub", [g.op("Exp", [g.op("Min", [z, g.const(0.0)])]), g.const(1.0)]),
-                               g.const(param)])
-            return g.op("Where", [g.op("Greater", [z, g.const(0.0)]), z, neg])
-        if name == "softplus":
-            tail = g.op("Log", [g.op("Add", [g.const(1.0), g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])])])
-            return g.op("Add", [g.op("Relu", [z]), tail])
-        if name == "softsign":
-            return g.op("Div", [z, g.op("Add", [g.const(1.0), g.op("Abs", [z])])])
-        if name == "gelu":
-            erf = _onnx_erf64(g, g.op("Mul", [z, g.const(np.sqrt(0.5))]))
-    if name == "gelu":
-        half_z = g.op("Mul", [z, g.const(0.5)])
-        return g.op("Mul", [half_z, g.op("Add", [erf, g.const(1.0)])])
-    raise AssertionError(f"no ONNX form for activation {name!r}")  # pragma: no cover
+        return None
+    neg = g.op("Mul", [g.op("Sub", [g.op("Exp", [g.op("Min", [z, g.const(0.0)])]), g.const(1.0)]),
+                       g.const(param)])
+    return g.op("Where", [g.op("Greater", [z, g.const(0.0)]), z, neg])
+
+
+def _onnx_softplus(g, z, param, gamma, f64):
+    if not f64:
+        return None
+    tail = g.op("Log", [g.op("Add", [g.const(1.0), g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])])])
+    return g.op("Add", [g.op("Relu", [z]), tail])
+
+
+def _onnx_softsign(g, z, param, gamma, f64):
+    return g.op("Div", [z, g.op("Add", [g.const(1.0), g.op("Abs", [z])])]) if f64 else None
+
+
+def _onnx_gelu(g, z, param, gamma, f64):
+    t = g.op("Mul", [z, g.const(np.sqrt(0.5))])
+    erf = _erf64(g, t) if f64 else g.op("Erf", [t])
+    half_z = g.op("Mul", [z, g.const(0.5)])
+    return g.op("Mul", [half_z, g.op("Add", [erf, g.const(1.0)])])
+
+
+def _onnx_silu(g, z, param, gamma, f64):
+    return g.op("Mul", [z, g.op("Sigmoid", [z])])
+
+
+def _onnx_hardtanh(g, z, param, gamma, f64):
+    return g.op("Clip", [z, g.const(-1.0), g.const(1.0)])
+
+
+def _activation_to_onnx(g, z, name, param, gamma, f64, layer):
+    """The ONNX nodes of activation ``name`` on tensor ``z``; returns the output name. A composite form
+    (``_onnx_<name>``) when there is one, else the registry entry's single ``onnx_op``: the per-unit
+    parameter as its second input (PRelu), a scalar parameter as its ``alpha`` attribute, ``axis=-1`` when
+    the op takes an axis (Softmax). An activation with neither raises UnsupportedLayerError."""
+    entry = ACTIVATION_TABLE[name]
+    composite = globals().get("_onnx_" + name)
+    if composite is not None:
+        out = composite(g, z, param, gamma, f64)
+        if out is not None:
+            return out
+    op = entry.onnx_op
+    if op is None:
+        raise UnsupportedLayerError(f"activation {name} of layer {layer} is not supported by to_onnx (it has "
+                                    "no ONNX form)")
+    if op == "Identity":
+        return z
+    attributes = g.attributes(op)
+    inputs, attrs = [z], {}
+    if entry.per_unit:
+        inputs.append(g.const(gamma, "slope"))
+    elif entry.param is not None:
+        if "alpha" not in attributes:
+            raise UnsupportedLayerError(f"activation {name} of layer {layer} is not supported by to_onnx "
+                                        f"({op} has no alpha attribute for its {entry.param.name})")
+        attrs["alpha"] = float(param)
+    if "axis" in attributes:
+        attrs["axis"] = -1
+    return g.op(op, inputs, **attrs)
 
 
 def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_name="Y"):
@@ -434,7 +497,12 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
     layer a ``MatMul`` by W, an ``Add`` of b and the activation; softmax/sigmoid classification outputs
     are included unless ``logits=True``, as in ``to_torch``. The architecture and the class labels are
     kept in the metadata (``fastmlp.layer_sizes``, ``fastmlp.activations``, ``fastmlp.classes``, JSON).
-    Built with ``onnx.helper`` (no PyTorch needed); run it with onnxruntime."""
+    Built with ``onnx.helper`` (no PyTorch needed); run it with onnxruntime.
+
+    Each activation is its registry entry's single ONNX op (``Activation.onnx_op``) or, where there is
+    none or onnxruntime has no float64 kernel for it, a composite of elementary ops (GELU through ``Erf``
+    and in float64 through an erf series, SiLU as ``x·Sigmoid(x)``, Hardtanh as ``Clip``); an activation
+    with neither raises ``UnsupportedLayerError``."""
     onnx = _import("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
     model = _as_fastmlp(model)
@@ -451,7 +519,7 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
         raise ValueError(f"opset: {opset} is newer than this onnx {onnx.__version__} knows (up to {newest})")
     if input_name == output_name:
         raise ValueError(f"input_name and output_name must differ, both are {input_name!r}")
-    g = _Graph(helper, numpy_helper, dtype)
+    g = _Graph(helper, numpy_helper, dtype, onnx.defs, opset)
     Ws, bs, gs = model.weights, model.biases, model.slopes
     x = input_name
     L = spec.n_layers
@@ -461,7 +529,7 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
         if l == L - 1 and _drop_output(model, logits):
             x = z
             continue
-        x = _onnx_activation(g, z, spec.activations[l], spec.params[l], gs[l], f64)
+        x = _activation_to_onnx(g, z, spec.activations[l], spec.params[l], gs[l], f64, l)
     g.nodes.append(helper.make_node("Identity", [x], [output_name], name="output"))
     graph = helper.make_graph(
         g.nodes, "fastmlp",
@@ -495,32 +563,37 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
 # ----------------------------------------------------------------------------------------------------
 # scikit-learn
 # ----------------------------------------------------------------------------------------------------
-_SK_OUTPUTS = {"softmax": "softmax", "logistic": "logistic", "identity": "identity"}
-
-
 def from_sklearn(estimator, *, dtype=None, backend="cython"):
     """A FastMLP equal to a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor`` (or fastmlp's own
     ``FastMLPClassifier``/``FastMLPRegressor``), read from ``coefs_``, ``intercepts_``, ``activation``,
-    ``out_activation_`` and ``classes_``: the same predictions, ``predict_proba`` and labels. A binary or
-    multilabel classifier gets a sigmoid output (binary cross-entropy), a multiclass one softmax, a
-    regressor an identity output. ``dtype`` defaults to that of ``coefs_``. Unsupported settings (e.g.
-    ``MLPRegressor(loss="poisson")``, whose output is exp) raise ``UnsupportedLayerError``."""
+    ``out_activation_`` and ``classes_``: the same predictions, ``predict_proba`` and labels. scikit-learn's
+    activation names (``activation`` and ``out_activation_``) are read as fastmlp's through the registry
+    (its names and aliases). A binary or multilabel classifier gets a sigmoid output (binary
+    cross-entropy), a multiclass one softmax, a regressor an identity output, each with the loss the
+    registry pairs with it. ``dtype`` defaults to that of ``coefs_``. An output activation fastmlp does not
+    have (e.g. the exp of ``MLPRegressor(loss="poisson")`` while the registry has none) raises
+    ``UnsupportedLayerError``."""
     if not hasattr(estimator, "coefs_") or not hasattr(estimator, "intercepts_"):
         raise ValueError(f"estimator: {type(estimator).__name__} is not fitted (no coefs_/intercepts_); "
                          "fit it first")
     out_act = getattr(estimator, "out_activation_", None)
-    if out_act not in _SK_OUTPUTS:
+    try:
+        out = canonical_activation(out_act, "out_activation_")
+    except (TypeError, ValueError):
         raise UnsupportedLayerError(f"out_activation_ {out_act!r} of {type(estimator).__name__} is not "
-                                    f"supported (supported: {', '.join(_SK_OUTPUTS)})")
+                                    f"supported (supported: {', '.join(ACTIVATIONS)})") from None
     coefs = [np.asarray(c) for c in estimator.coefs_]
     inters = [np.asarray(b) for b in estimator.intercepts_]
     if not coefs or len(coefs) != len(inters):
         raise ValueError("estimator: coefs_ and intercepts_ must be non-empty lists of equal length")
     sizes = [coefs[0].shape[0]] + [c.shape[1] for c in coefs]
     n_hidden = len(coefs) - 1
-    activation = getattr(estimator, "activation", "relu")
+    activation = getattr(estimator, "activation", None)
     if isinstance(activation, list):
         specs = list(activation)
+    elif activation is None and n_hidden:
+        raise ValueError(f"estimator: {type(estimator).__name__} has no activation attribute (the "
+                         "activation of its hidden layers)")
     else:
         specs = [activation] * n_hidden
     if len(specs) != n_hidden:
@@ -532,23 +605,26 @@ def from_sklearn(estimator, *, dtype=None, backend="cython"):
         except (TypeError, ValueError) as exc:
             raise UnsupportedLayerError(f"activation {a!r} of hidden layer {l} is not supported ({exc})") \
                 from None
-        if name not in HIDDEN_ACTIVATIONS:  # pragma: no cover - parse_activation already refuses
-            raise UnsupportedLayerError(f"activation {a!r} of hidden layer {l} is not supported")
+        if ACTIVATION_TABLE[name].output_only:
+            raise UnsupportedLayerError(f"activation {a!r} of hidden layer {l} is not supported ({name} is "
+                                        "an output activation only)")
         hidden.append((name, param))
     gammas = [None] * len(coefs)
-    if any(name == "prelu" for name, _ in hidden):
+    per_unit = [name for name, _ in hidden if ACTIVATION_TABLE[name].per_unit]
+    if per_unit:
         spec, theta = getattr(estimator, "_spec", None), getattr(estimator, "_theta", None)
         if spec is None or theta is None:
-            raise UnsupportedLayerError("activation prelu: the estimator does not expose its PReLU slopes")
+            raise UnsupportedLayerError(f"activation {per_unit[0]}: the estimator does not expose its "
+                                        "per-unit parameters")
         gammas = [None if g is None else np.array(g) for g in spec.views(theta)[2]]
     if dtype is None:
         dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
     dtype = _float_dtype(dtype)
     classes = getattr(estimator, "classes_", None)
-    out = _SK_OUTPUTS[out_act]
-    if out == "identity":
-        classes = None
-    elif out == "logistic" and sizes[-1] > 1:
+    loss = LOSS_OF_OUTPUT.get(out)
+    if loss is None or not LOSS_TABLE[loss].classifier:
+        classes = None  # a regressor
+    elif sizes[-1] > 1 and not ACTIVATION_TABLE[out].output_only:
         classes = None  # multilabel: classes_ are the output columns 0..k-1
-    return _build(sizes, hidden, (out, 0.0), coefs, inters, gammas, loss=None, dtype=dtype,
-                  classes=classes, backend=backend, source="estimator")
+    return _build(sizes, hidden, (out, ACTIVATION_TABLE[out].default_param), coefs, inters, gammas,
+                  loss=None, dtype=dtype, classes=classes, backend=backend, source="estimator")
