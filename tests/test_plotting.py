@@ -164,3 +164,26 @@ def test_every_picture_names_the_missing_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["plot: needs matplotlib (pip install 'fastmlp[plot]')"] * 2
+
+
+def test_activations_labels_and_parameters_come_from_the_registry():
+    from fastmlp._registry import ACTIVATION_TABLE
+    for name in HIDDEN_ACTIVATIONS:
+        entry = ACTIVATION_TABLE[name]
+        label = plotting._act_label(entry, entry.default_param)
+        assert label.startswith(entry.label)
+        if entry.param is not None:
+            assert f"{entry.param.name} = {entry.param.default:g}" in label
+            # the default parameter is the registry's
+            x = np.array([-2.0, -0.5, 0.5, 2.0])
+            np.testing.assert_array_equal(plotting.activation_values(name, x=x)[1],
+                                          plotting.activation_values(name, x=x, param=entry.default_param)[1])
+    # aliases resolve to the registry's name; row-wise outputs (no elementwise derivative) have no curve
+    np.testing.assert_array_equal(plotting.activation_values("swish", x=[1.0])[1],
+                                  plotting.activation_values("silu", x=[1.0])[1])
+    for name, entry in ACTIVATION_TABLE.items():
+        if entry.derivative is None:
+            with pytest.raises(ValueError, match=f"activation: {name} is not elementwise"):
+                plotting.activation_values(name)
+    x, f, df = plotting.activation_values("prelu", x=[-2.0, 2.0], param=0.5)  # per-unit: one slope
+    np.testing.assert_allclose(f, [-1.0, 2.0])

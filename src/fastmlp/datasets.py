@@ -130,7 +130,8 @@ def blobs(n_samples=300, centers=3, n_features=2, cluster_std=1.0, center_box=(-
     else:
         C = np.asarray(centers, dtype=np.float64)
         if C.ndim != 2 or C.shape[0] < 1 or C.shape[1] < 1 or not np.isfinite(C).all():
-            raise ValueError(f"centers: expected an int or a finite array (k, n_features), got shape {C.shape}")
+            raise ValueError(f"centers: expected an int or a finite array (k, n_features), "
+                             f"got shape {C.shape}")
         k = C.shape[0]
     y = np.arange(n) % k
     X = C[y] + cluster_std * rng.standard_normal((n, C.shape[1]))

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ._netspec import DEFAULT_PARAM, HIDDEN_ACTIVATIONS, canonical_activation
+from ._registry import ACTIVATION_TABLE, HIDDEN_ACTIVATIONS, canonical_activation
 from .backend import get_backend
 
 __all__ = ["activation_values", "plot_activation", "plot_activations", "plot_curves",
@@ -24,8 +24,8 @@ _CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
 
 def _require_matplotlib():
     try:
-        from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("plot: needs matplotlib (pip install 'fastmlp[plot]')") from None
     return Figure, FigureCanvasAgg
@@ -67,21 +67,30 @@ def _save(fig, path):
 # ----------------------------------------------------------------------------------------------------
 # Activations
 # ----------------------------------------------------------------------------------------------------
+def _curve_activation(name):
+    """The registry entry of ``name`` (aliases resolved), if it has a curve f(x): an elementwise
+    activation with a derivative (not a row-wise output such as softmax)."""
+    entry = ACTIVATION_TABLE[canonical_activation(name)]
+    if entry.derivative is None:
+        raise ValueError(f"activation: {entry.name} is not elementwise; it has no curve f(x)")
+    return entry
+
+
 def activation_values(name, x=None, param=None, backend="auto", dtype=np.float64):
     """(x, f(x), f'(x)) computed by the library's own kernels (``activation_forward`` and
     ``activation_derivative`` of ``backend``), on ``x`` (default: 1601 points on [−8, 8], step 0.01).
 
-    ``param``: the leaky slope, ELU γ, or PReLU slope γ (default: the library's default, 0.25 for PReLU).
+    ``param``: the activation's parameter (``Activation.param`` in the registry: a leaky slope, an ELU γ,
+    the PReLU slope γ of every unit); default the registry's default.
     """
-    act = canonical_activation(name)
-    if act == "softmax":
-        raise ValueError("activation: softmax is not elementwise; it has no curve f(x)")
+    entry = _curve_activation(name)
+    act = entry.name
     be = get_backend(backend)
     x = np.linspace(-8.0, 8.0, 1601) if x is None else np.asarray(x, dtype=np.float64).ravel()
-    # One column: PReLU's per-unit slope is then a single value, shape (1,).
+    # One column: a per-unit parameter (PReLU's slopes) is then a single value, shape (1,).
     Z = np.ascontiguousarray(x.reshape(-1, 1), dtype=dtype)
-    p = DEFAULT_PARAM.get(act, 0.0) if param is None else float(param)
-    kparam = np.full(1, p, dtype=dtype) if act == "prelu" else p
+    p = entry.default_param if param is None else float(param)
+    kparam = np.full(1, p, dtype=dtype) if entry.per_unit else p
     A = np.empty_like(Z)
     D = np.empty_like(Z)
     be.activation_forward(Z, A, act, kparam)
@@ -89,24 +98,26 @@ def activation_values(name, x=None, param=None, backend="auto", dtype=np.float64
     return x, A.ravel().astype(np.float64), D.ravel().astype(np.float64)
 
 
-def _act_label(act, param):
-    if act in DEFAULT_PARAM:
-        sym = "α" if act == "leaky_relu" else "γ"
-        return f"{act} ({sym} = {param:g})"
-    return act
+def _act_label(entry, param):
+    """The registry's label of the activation, with its parameter's name and value when it has one."""
+    if entry.param is not None:
+        return f"{entry.label} ({entry.param.name} = {param:g})"
+    return entry.label
 
 
 def plot_activation(name, path, param=None, size=(800, 340), dpi=100, backend="auto"):
-    """Two panels, as in the course figures: ``name(x)`` and its derivative on x ∈ [−8, 8]. Returns path."""
-    act = canonical_activation(name)
-    p = DEFAULT_PARAM.get(act, 0.0) if param is None else float(param)
+    """Two panels, as in the course figures: ``name(x)`` and its derivative on x ∈ [−8, 8], titled with the
+    registry's label of the activation (and its parameter). Returns path."""
+    entry = _curve_activation(name)
+    act = entry.name
+    p = entry.default_param if param is None else float(param)
     x, f, df = activation_values(act, param=p, backend=backend)
     fig = _new_figure(size, dpi)
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(x, f, color="#1f77b4", lw=2)
-    ax1.set(xlabel="x", ylabel=f"{act}(x)", title=_act_label(act, p))
+    ax1.set(xlabel="x", ylabel=f"{act}(x)", title=_act_label(entry, p))
     ax2.plot(x, df, color="#d62728", lw=2)
-    ax2.set(xlabel="x", ylabel=f"{act}'(x)", title=f"derivative of {act}")
+    ax2.set(xlabel="x", ylabel=f"{act}'(x)", title=f"derivative of {entry.label}")
     for ax in (ax1, ax2):
         ax.axhline(0, color="0.6", lw=0.8)
         ax.axvline(0, color="0.6", lw=0.8)
@@ -117,11 +128,10 @@ def plot_activation(name, path, param=None, size=(800, 340), dpi=100, backend="a
 
 def plot_activations(out_dir, names=None, size=(800, 340), dpi=100, overview=True, backend="auto"):
     """One PNG per activation, ``out_dir/activation_<name>.png``, plus (``overview=True``) all of them on one
-    grid, ``out_dir/activations.png`` (f solid, f' dashed). Returns the list of paths written."""
+    grid, ``out_dir/activations.png`` (f solid, f' dashed). ``names`` defaults to every hidden activation
+    of the registry (``HIDDEN_ACTIVATIONS``). Returns the list of paths written."""
     out_dir = os.fspath(out_dir)
-    names = list(HIDDEN_ACTIVATIONS) if names is None else [canonical_activation(n) for n in names]
-    if "softmax" in names:
-        raise ValueError("activation: softmax is not elementwise; it has no curve f(x)")
+    names = list(HIDDEN_ACTIVATIONS) if names is None else [_curve_activation(n).name for n in names]
     if not names:
         raise ValueError("names: no activation to plot")
     _require_matplotlib()
@@ -139,7 +149,7 @@ def plot_activations(out_dir, names=None, size=(800, 340), dpi=100, overview=Tru
             ax.plot(x, df, color="#d62728", lw=1.4, ls="--", label="f'(x)")
             ax.axhline(0, color="0.6", lw=0.6)
             ax.axvline(0, color="0.6", lw=0.6)
-            ax.set_title(n, fontsize=10)
+            ax.set_title(_act_label(ACTIVATION_TABLE[n], ACTIVATION_TABLE[n].default_param), fontsize=10)
             ax.set_xlim(-8, 8)
             ax.set_ylim(-2.5, 4)
             ax.grid(alpha=0.3)
@@ -310,7 +320,8 @@ def plot_fit_1d(model, X, y=None, path="fit.png", size=(640, 420), dpi=100, titl
         yy = y.reshape(len(y), -1)[:, 0]
         if yy.dtype.kind not in "biuf":
             classes = getattr(model, "classes_", None)
-            yy = np.searchsorted(classes, yy) if classes is not None else np.unique(yy, return_inverse=True)[1]
+            yy = np.searchsorted(classes, yy) if classes is not None \
+                else np.unique(yy, return_inverse=True)[1]
         ax.scatter(X[:, 0], yy.astype(np.float64), s=16, color="#1f77b4", edgecolors="k", linewidths=0.4,
                    label="data", zorder=3)
     ax.plot(grid[:, 0], curve, color="#d62728", lw=2, label=label)
