@@ -2,14 +2,19 @@
 
     from fastmlp import FastMLP
     m = FastMLP([4, 16, 3], activation="relu", output="softmax").fit(X, y, epochs=20)
+
+Training helpers: ``fastmlp.EarlyStopping`` (pass one as ``fit(..., early_stopping=...)`` to keep its state
+between calls), ``fastmlp.ConvergenceWarning`` (L-BFGS stopped early) and the learning-rate schedules of
+``fastmlp.schedules`` (``Constant``, ``InvScaling``, ``Adaptive``).
 """
-from .model import FastMLP
+from . import exchange, ops, schedules
+from ._training import ConvergenceWarning, EarlyStopping
 from .backend import cython_available, get_backend, set_backend, use_backend
-from . import exchange, ops
+from .model import FastMLP
 
 __version__ = "0.1.0"
-__all__ = ["FastMLP", "cython_available", "get_backend", "set_backend", "use_backend", "get_include",
-           "ops", "exchange", "__version__"]
+__all__ = ["FastMLP", "EarlyStopping", "ConvergenceWarning", "cython_available", "get_backend",
+           "set_backend", "use_backend", "get_include", "ops", "exchange", "schedules", "__version__"]
 
 
 def get_include():
