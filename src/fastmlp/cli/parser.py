@@ -4,6 +4,7 @@ help. Activation, loss and optimizer names and their parameter rules come from t
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -78,11 +79,24 @@ def _pos_float(text: str) -> float:
     return v
 
 
-def _split_fraction(text: str) -> float:
-    v = _nonneg_float(text)
-    if v >= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return v
+def _rule(name: str) -> Callable[[str], float | int]:
+    """An argparse type for the hyperparameter ``name``: the text parsed as a number, then checked by the
+    one rule every face uses (``fastmlp.validation.PARAMETERS``); the message is that rule's."""
+    from ..validation import PARAMETERS, ParameterError, check_param
+
+    def parse(text: str) -> float | int:
+        try:
+            value: float | int = int(text) if PARAMETERS[name].kind == "int" else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {PARAMETERS[name].describe()}, "
+                                             f"got {text!r}") from None
+        try:
+            return check_param(name, value)
+        except ParameterError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+    parse.__name__ = name  # argparse names the type in its "invalid <name> value" message
+    return parse
 
 
 def _int_list(text: str, what: str = "sizes", allow_empty: bool = True) -> list[int]:
@@ -282,19 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_activation_help())
     g.add_argument("--output", default="auto", metavar="NAME", help=_output_help())
     g.add_argument("--loss", choices=list(LOSSES), help="override the loss the output implies")
-    g.add_argument("--l2", type=_nonneg_float, default=0.0, help="L2 penalty λ on the weights")
+    g.add_argument("--l2", type=_rule("l2"), default=0.0, help="L2 penalty λ on the weights")
     g.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of the weights and of every computation")
     g.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="the compiled kernels, or the NumPy reference (auto: cython when built)")
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam", help="update rule")
-    g.add_argument("--lr", type=_pos_float, help=_lr_help())
-    g.add_argument("--epochs", type=_positive_int, default=50, help="passes over the training data")
-    g.add_argument("--batch-size", type=_positive_int, default=32, help="rows per optimizer step")
-    g.add_argument("--validation-split", type=_split_fraction, default=0.2,
+    g.add_argument("--lr", type=_rule("lr"), help=_lr_help())
+    g.add_argument("--epochs", type=_rule("epochs"), default=50, help="passes over the training data")
+    g.add_argument("--batch-size", type=_rule("batch_size"), default=32, help="rows per optimizer step")
+    g.add_argument("--validation-split", type=_rule("validation_split"), default=0.2,
                    help="fraction held out for validation (0 for none)")
-    g.add_argument("--patience", type=_positive_int,
+    g.add_argument("--patience", type=_rule("patience"),
                    help="stop after this many epochs without improvement (keeps the best weights)")
     g.add_argument("--seed", type=_seed, default=0, help="seeds the weights, the shuffles, the split and "
                    "the generated dataset")
@@ -377,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "default), printing the loss and accuracy after every epoch; a few seconds at most.",
                        **kw)
     p.add_argument("--dataset", choices=list(DEMOS), default="two_spirals", help="the problem to learn")
-    p.add_argument("--epochs", type=_positive_int, help="epochs (default: the demo's own, 30-40)")
+    p.add_argument("--epochs", type=_rule("epochs"), help="epochs (default: the demo's own, 30-40)")
     p.add_argument("--seed", type=_seed, default=0, help="seeds the data, the weights and the shuffles")
     p.add_argument("--backend", choices=["auto", "cython", "numpy"], default="auto",
                    help="the compiled kernels, or the NumPy reference")
@@ -394,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", type=_activation, default="relu", metavar="NAME[:PARAM]",
                    help="hidden activation")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="update rule of the step")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="rows per training step")
+    p.add_argument("--batch-size", type=_rule("batch_size"), default=64, help="rows per training step")
     p.add_argument("--rows", type=_positive_int, default=1000, help="rows per predict call")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="precision")
     p.add_argument("--time", type=_pos_float, default="0.3", help="about this many seconds per measurement")
