@@ -28,9 +28,11 @@ extensions = [
     Extension(
         "fastmlp._kernels",
         ["src/fastmlp/_kernels.pyx"],
-        # a change to the C headers or the included .pxi rebuilds the extension
-        depends=["src/fastmlp/_fastmath.h", "src/fastmlp/_fastmath_impl.h", "src/fastmlp/_prefetch.h", "src/fastmlp/_capi.pxi",
-                 "src/fastmlp/_kernels.pxd"],
+        # a change to the C headers (_codes.h: the registry's codes) or an included .pxi rebuilds it
+        depends=[f"src/fastmlp/{name}" for name in (
+            "_fastmath.h", "_fastmath_impl.h", "_prefetch.h", "_codes.h", "_kernels.pxd",
+            "_scalar.pxi", "_blas.pxi", "_checks.pxi", "_activations.pxi", "_dense.pxi", "_losses.pxi",
+            "_optimizers.pxi", "_network.pxi", "_capi.pxi")],
         include_dirs=[np.get_include(), "src/fastmlp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=extra_compile_args,

@@ -16,23 +16,26 @@ cdef inline bint _capi_size_ok(Py_ssize_t s) noexcept nogil:
 
 
 cdef inline int _capi_act(int act, bint elementwise, const void* gamma) noexcept nogil:
-    if act < ACT_IDENTITY or act > ACT_SOFTMAX:
+    """A code this build has (with an elementwise derivative when ``elementwise``); slopes for a
+    per-unit activation."""
+    if act < 0 or act >= N_ACT:
         return FASTMLP_BAD_ACTIVATION
-    if elementwise and act == ACT_SOFTMAX:
+    if elementwise and not _ACT_ELEMENTWISE[act]:
         return FASTMLP_BAD_ACTIVATION
-    if act == ACT_PRELU and gamma == NULL:
+    if _ACT_PER_UNIT[act] and gamma == NULL:
         return FASTMLP_BAD_ARGUMENT
     return FASTMLP_OK
 
 
 cdef inline int _capi_backprop_args(int act, const void* gamma, const void* A, const void* Z) noexcept nogil:
-    """Checks shared by every function that takes f'(z) of an elementwise activation."""
+    """Checks shared by every function that takes f'(z) of an elementwise activation: Z where f' is
+    computed from it, A otherwise (identity reads neither)."""
     cdef int rc = _capi_act(act, True, gamma)
     if rc != FASTMLP_OK:
         return rc
-    if (act == ACT_PRELU or act == ACT_GELU or act == ACT_SILU) and Z == NULL:
+    if _ACT_NEEDS_Z[act] and Z == NULL:
         return FASTMLP_NEEDS_Z
-    if A == NULL and act != ACT_IDENTITY and act != ACT_PRELU and act != ACT_GELU and act != ACT_SILU:
+    if A == NULL and act != ACT_IDENTITY and not _ACT_NEEDS_Z[act]:
         return FASTMLP_BAD_ARGUMENT
     return FASTMLP_OK
 
@@ -324,36 +327,35 @@ cdef double softmax_cross_entropy_f64(const double* Z, const Py_ssize_t* labels,
 
 cdef inline double _capi_pointwise_loss(const floating* Z, const floating* Y, floating* delta,
                                         const floating* sw, Py_ssize_t n, Py_ssize_t m,
-                                        bint bce) noexcept nogil:
+                                        int loss) noexcept nogil:
+    """A loss with float targets (``loss``: its LOSS_* code)."""
     if n < 0 or m < 0:
         return NAN
     if n == 0:
         return 0.0
     if m > 0 and (Z == NULL or Y == NULL or delta == NULL):
         return NAN
-    if bce:
-        return _sigmoid_bce(Z, Y, delta, sw, n, m) / n
-    return _squared_error(Z, Y, delta, sw, n, m) / n
+    return _loss_rows(loss, Z, <const Py_ssize_t*>NULL, Y, delta, sw, n, m) / n
 
 
 cdef double sigmoid_cross_entropy_f32(const float* Z, const float* Y, float* delta, const float* sw,
                                       Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, True)
+    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, LOSS_BINARY_CROSS_ENTROPY)
 
 
 cdef double sigmoid_cross_entropy_f64(const double* Z, const double* Y, double* delta,
                                       const double* sw, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, True)
+    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, LOSS_BINARY_CROSS_ENTROPY)
 
 
 cdef double squared_error_f32(const float* Yhat, const float* Y, float* delta, const float* sw,
                               Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    return _capi_pointwise_loss(Yhat, Y, delta, sw, n, m, False)
+    return _capi_pointwise_loss(Yhat, Y, delta, sw, n, m, LOSS_SQUARED_ERROR)
 
 
 cdef double squared_error_f64(const double* Yhat, const double* Y, double* delta, const double* sw,
                               Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    return _capi_pointwise_loss(Yhat, Y, delta, sw, n, m, False)
+    return _capi_pointwise_loss(Yhat, Y, delta, sw, n, m, LOSS_SQUARED_ERROR)
 
 
 # ---- optimizer updates ---------------------------------------------------------------------------
