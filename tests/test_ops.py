@@ -660,3 +660,26 @@ def test_docs_and_exports_come_from_the_registry():
             assert f"* {name}: its" in ops.activation_forward.__doc__
     for name in _registry.NEEDS_Z:
         assert name in ops.delta_backward.__doc__ and name in ops.dense_forward.__doc__
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_loss(dtype, rng, be, weighted):
+    if not hasattr(fastmlp.get_backend(be), "poisson_loss"):
+        pytest.skip(f"the {be} backend has no poisson_loss yet")
+    Z = _rand(rng, (7, 3), dtype)
+    Y = rng.poisson(2.0, (7, 3)).astype(dtype)
+    sw = rng.uniform(0.5, 2, 7).astype(dtype) if weighted else None
+    mu = np.exp(Z.astype(np.float64))
+    y = Y.astype(np.float64)
+    ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
+    per_row = (mu - y * Z - y + ylogy).sum(axis=1)
+    w = np.ones(7) if sw is None else sw.astype(np.float64)
+    loss, delta = ops.poisson_loss(Z, Y, sample_weight=sw, backend=be)
+    assert isinstance(loss, float) and delta.dtype == dtype and delta.shape == Z.shape
+    np.testing.assert_allclose(loss, (per_row * w).mean(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert_close(delta, (mu - y) * w[:, None], dtype, scale=8)
+    Z2 = Z.copy()
+    loss2, d2 = ops.poisson_loss(Z2, Y, delta=Z2, sample_weight=sw, backend=be)  # in place over Z
+    assert d2 is Z2 and loss2 == pytest.approx(loss)
+    with pytest.raises(ValueError, match="delta: must not share memory with Y"):
+        ops.poisson_loss(Z, Y, delta=Y, backend=be)

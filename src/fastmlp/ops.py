@@ -44,8 +44,8 @@ import textwrap
 
 import numpy as np
 
-from ._netspec import Optimizer  # noqa: F401  (re-exported, as are the tables below: see __all__)
-from ._registry import (  # noqa: F401
+from ._netspec import Optimizer
+from ._registry import (
     ACTIVATION_CODES,
     ACTIVATION_TABLE,
     ACTIVATIONS,
@@ -53,8 +53,17 @@ from ._registry import (  # noqa: F401
     NEEDS_Z,
     canonical_activation,
 )
-from .backend import get_backend, set_backend, use_backend  # noqa: F401
+from .backend import get_backend, set_backend, use_backend
 from .validation import check_bool, check_param
+
+__all__ = [
+    "activation_forward", "activation_derivative", "backprop_activation", "softmax", "log_softmax",
+    "gemm", "dense_forward", "delta_backward", "weight_gradient", "prelu_gamma_gradient",
+    "sgd_weight_update", "softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error", "poisson_loss",
+    "sgd_update", "momentum_update", "adam_update", "apply_update", "all_finite",
+    "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "NEEDS_Z", "Optimizer", "get_backend", "set_backend",
+    "use_backend",
+]
 
 # The identity: activation code 0 (registry codes are never renumbered), the default of dense_forward.
 _IDENTITY = ACTIVATIONS[0]
@@ -429,6 +438,21 @@ def squared_error(Yhat, Y, delta=None, sample_weight=None, *, backend=None):
     return loss, delta
 
 
+def poisson_loss(Z, Y, delta=None, sample_weight=None, *, backend=None):
+    """Half the Poisson deviance of the mean ``μ = exp(Z)`` from the pre-activation ``Z (n, m)`` of an
+    exponential output, against counts ``Y >= 0``, summed over outputs:
+    ``L_i = Σ_j μ − y·z + y·log y − y`` (``y·log y = 0`` at ``y = 0``), ``δ = μ − Y`` (scaled by
+    ``sample_weight[i]`` when given). ``delta`` may be ``Z``. Returns ``(mean_i L_i, delta)``."""
+    if delta is None:
+        delta = _like(Z, "Z")
+    else:
+        _overlap_unless_same(delta, "delta", "Z", Z)
+        _overlap(delta, "delta", Y=Y)
+    _weights(sample_weight)
+    loss = get_backend(backend).poisson_loss(Z, Y, delta, sample_weight)
+    return loss, delta
+
+
 # ----------------------------------------------------------------------------------------------------
 # Optimizer updates, in place. Arrays of any shape are accepted when C-contiguous (a weight matrix and
 # its gradient are updated through flat views); every array of one call has the same shape and dtype.
@@ -475,14 +499,3 @@ def apply_update(theta, grad, opt, *, backend=None):
 def all_finite(X, *, backend=None):
     """True when no element of the float array ``X`` is NaN or ±inf."""
     return bool(get_backend(backend).all_finite(X))
-
-
-# The public names, from the objects themselves (a list of strings would spell the softmax op's name, an
-# activation's, outside the registry) and the registry's tables.
-__all__ = [f.__name__ for f in (
-    activation_forward, activation_derivative, backprop_activation, softmax, log_softmax,
-    gemm, dense_forward, delta_backward, weight_gradient, prelu_gamma_gradient,
-    sgd_weight_update, softmax_cross_entropy, sigmoid_cross_entropy, squared_error,
-    sgd_update, momentum_update, adam_update, apply_update, all_finite,
-    get_backend, set_backend, use_backend,
-)] + ["Optimizer", "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "NEEDS_Z"]
