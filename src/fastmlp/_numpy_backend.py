@@ -8,13 +8,21 @@ dtype (float32 or float64) and nothing is upcast.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erfc, expit
+from scipy.special import expit
 
-from ._netspec import NEEDS_Z, canonical_activation
+from ._registry import (
+    ACTIVATION_TABLE,
+    ACTIVATIONS,
+    NEEDS_Z,
+    OPTIMIZER_CODES,
+    PER_UNIT,
+    _softmax as _softmax_rows,
+    canonical_activation,
+)
 
 NAME = "numpy"
-_SQRT1_2 = 0.7071067811865476
-_INV_SQRT_2PI = 0.3989422804014327
+_IDENTITY = ACTIVATIONS[0]  # code 0: no activation, the default of dense_forward
+_SGD, _MOMENTUM, _NESTEROV, _ADAM = (OPTIMIZER_CODES[k] for k in ("sgd", "momentum", "nesterov", "adam"))
 
 
 def _check_same_dtype(**arrays):
@@ -28,18 +36,18 @@ def _check_same_dtype(**arrays):
             raise TypeError(f"{k}: dtype {dt} does not match {next(iter(dtypes))} dtype {first}")
 
 
-def _prelu_gamma(param, n_units, dtype):
-    if not isinstance(param, np.ndarray) or param.shape != (n_units,):
-        raise ValueError(f"param: prelu needs a slope array of shape ({n_units},)")
-    if param.dtype != dtype:
-        raise TypeError(f"param: dtype {param.dtype} does not match {dtype}")
-    return param
-
-
-def _scalar_param(activation, param):
-    if param is None:
-        return {"leaky_relu": 0.01, "elu": 1.0}.get(activation, 0.0)
-    return float(param)
+def _act_param(entry, param, n_units, dtype):
+    """The parameter the registry's forward/derivative of ``entry`` takes: the per-unit slope array
+    (checked), the scalar (the registry's default when ``param`` is None), or 0 for none."""
+    if entry.per_unit:
+        if not isinstance(param, np.ndarray) or param.shape != (n_units,):
+            raise ValueError(f"param: {entry.name} needs a slope array of shape ({n_units},)")
+        if param.dtype != dtype:
+            raise TypeError(f"param: dtype {param.dtype} does not match {dtype}")
+        return param
+    if entry.param is None:
+        return 0.0
+    return entry.default_param if param is None else float(param)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -50,85 +58,29 @@ def activation_forward(Z, out, activation, param=None):
     """out = f(Z), elementwise (row-wise for softmax). ``out`` may be ``Z``. Returns out.
 
     param: slope for leaky_relu (default 0.01), gamma for elu (default 1.0), the per-unit slope array
-    of shape (M,) for prelu.
+    of shape (M,) for prelu. f is the registry's forward of the activation.
     """
-    act = canonical_activation(activation)
+    entry = ACTIVATION_TABLE[canonical_activation(activation)]
     _check_same_dtype(Z=Z, out=out)
     if Z.shape != out.shape:
         raise ValueError(f"out: shape {out.shape} does not match Z {Z.shape}")
-    dt = Z.dtype.type
-    if act == "identity":
-        np.copyto(out, Z)
-    elif act == "logistic":
-        expit(Z, out=out)
-    elif act == "tanh":
-        np.tanh(Z, out=out)
-    elif act == "relu":
-        np.maximum(Z, dt(0), out=out)
-    elif act == "leaky_relu":
-        g = dt(_scalar_param(act, param))
-        np.copyto(out, np.where(Z > 0, Z, g * Z))
-    elif act == "prelu":
-        g = _prelu_gamma(param, Z.shape[-1], Z.dtype)
-        np.copyto(out, np.where(Z > 0, Z, g * Z))
-    elif act == "elu":
-        g = dt(_scalar_param(act, param))
-        np.copyto(out, np.where(Z > 0, Z, g * np.expm1(np.minimum(Z, dt(0)))))
-    elif act == "softplus":
-        np.copyto(out, np.maximum(Z, dt(0)) + np.log1p(np.exp(-np.abs(Z))))
-    elif act == "gelu":
-        np.copyto(out, dt(0.5) * Z * erfc(-Z * dt(_SQRT1_2)))  # x·Φ(x), no cancellation for x < 0
-    elif act == "silu":
-        np.copyto(out, Z * expit(Z))
-    elif act == "softsign":
-        np.copyto(out, Z / (dt(1) + np.abs(Z)))
-    elif act == "hardtanh":
-        np.clip(Z, dt(-1), dt(1), out=out)
-    elif act == "softmax":
-        softmax(Z, out)
+    entry.forward(Z, out, _act_param(entry, param, Z.shape[-1], Z.dtype))
     return out
 
 
 def activation_derivative(A, Z, out, activation, param=None):
     """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
-    prelu, gelu and silu (``Z`` may be None otherwise). Returns out."""
-    act = canonical_activation(activation)
-    if act == "softmax":
-        raise ValueError("activation: softmax has a Jacobian, not an elementwise derivative; "
+    prelu, gelu and silu (``Z`` may be None otherwise). Returns out. f' is the registry's derivative."""
+    entry = ACTIVATION_TABLE[canonical_activation(activation)]
+    if entry.derivative is None:
+        raise ValueError(f"activation: {entry.name} has a Jacobian, not an elementwise derivative; "
                          "use softmax_cross_entropy")
-    if act in NEEDS_Z and Z is None:
-        raise ValueError(f"Z: {act} needs the pre-activation Z for its derivative")
+    if entry.needs_z and Z is None:
+        raise ValueError(f"Z: {entry.name} needs the pre-activation Z for its derivative")
     _check_same_dtype(A=A, Z=Z, out=out)
     if A.shape != out.shape or (Z is not None and Z.shape != out.shape):
         raise ValueError(f"out: shape {out.shape} does not match A {A.shape}")
-    dt = A.dtype.type
-    if act == "identity":
-        out.fill(1)
-    elif act == "logistic":
-        np.copyto(out, A * (dt(1) - A))
-    elif act == "tanh":
-        np.copyto(out, dt(1) - A * A)
-    elif act == "relu":
-        np.copyto(out, (A > 0).astype(A.dtype))
-    elif act == "leaky_relu":
-        np.copyto(out, np.where(A > 0, dt(1), dt(_scalar_param(act, param))))
-    elif act == "prelu":
-        g = _prelu_gamma(param, A.shape[-1], A.dtype)
-        np.copyto(out, np.where(Z > 0, dt(1), g))
-    elif act == "elu":
-        np.copyto(out, np.where(A > 0, dt(1), A + dt(_scalar_param(act, param))))
-    elif act == "softplus":
-        np.copyto(out, -np.expm1(-A))
-    elif act == "gelu":
-        np.copyto(out, dt(0.5) * erfc(-Z * dt(_SQRT1_2))
-                  + Z * dt(_INV_SQRT_2PI) * np.exp(dt(-0.5) * Z * Z))
-    elif act == "silu":
-        s = expit(Z)
-        np.copyto(out, s * (dt(1) + Z * (dt(1) - s)))
-    elif act == "softsign":
-        np.copyto(out, np.square(dt(1) - np.abs(A)))
-    elif act == "hardtanh":
-        np.copyto(out, (np.abs(A) < 1).astype(A.dtype))
+    entry.derivative(A, Z, out, _act_param(entry, param, A.shape[-1], A.dtype))
     return out
 
 
@@ -145,10 +97,7 @@ def backprop_activation(G, A, Z, out, activation, param=None):
 def softmax(Z, out):
     """out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i]). ``out`` may be Z."""
     _check_same_dtype(Z=Z, out=out)
-    m = Z.max(axis=1, keepdims=True)
-    np.subtract(Z, m, out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
+    _softmax_rows(Z, out, None)
     return out
 
 
@@ -200,7 +149,7 @@ def _check_dense(X, W, b, out):
         raise ValueError(f"out: shape {out.shape}, expected {(X.shape[0], W.shape[1])}")
 
 
-def dense_forward(X, W, b, out, activation="identity", param=None, Z=None):
+def dense_forward(X, W, b, out, activation=_IDENTITY, param=None, Z=None):
     """out = f(X · W + b) with X (n, fan_in), W (fan_in, fan_out), b (fan_out,), out (n, fan_out).
     When ``Z`` is given it receives the pre-activation X · W + b. Returns out."""
     _check_dense(X, W, b, out)
@@ -346,6 +295,7 @@ def squared_error(Yhat, Y, delta, sample_weight=None):
     return float(loss.sum() / n) if n else 0.0
 
 
+
 # ----------------------------------------------------------------------------------------------------------
 # Parameter updates (flat vectors)
 # ----------------------------------------------------------------------------------------------------------
@@ -395,13 +345,13 @@ def apply_update(theta, grad, opt):
     """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t (only once the
     step is done: a refused step leaves the step count, and so Adam's bias correction, as it was)."""
     code = opt.code
-    if code not in (0, 1, 2, 3):
+    if code not in (_SGD, _MOMENTUM, _NESTEROV, _ADAM):
         raise ValueError(f"opt: unknown optimizer code {code!r}")
     t = opt.t + 1
-    if code == 0:
+    if code == _SGD:
         sgd_update(theta, grad, opt.lr)
-    elif code in (1, 2):
-        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == 2)
+    elif code in (_MOMENTUM, _NESTEROV):
+        momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == _NESTEROV)
     else:
         adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
     opt.t = t
@@ -442,12 +392,12 @@ class Network:
 
     def _param(self, l):
         act = self.spec.activations[l]
-        return self.gamma[l] if act == "prelu" else self.spec.params[l]
+        return self.gamma[l] if act in PER_UNIT else self.spec.params[l]
 
     def _forward(self, X):
         """Forward n ≤ max_batch rows; returns the list of activations (views of length n).
-        With cross_entropy or binary_cross_entropy the last entry holds the logits, not probabilities:
-        the losses are computed stably from logits."""
+        With a loss that has its own output (cross_entropy, binary_cross_entropy, poisson) the last entry
+        holds the output's pre-activation, not its activation: those losses are computed from it."""
         n = X.shape[0]
         spec = self.spec
         acts = [X]
@@ -456,7 +406,7 @@ class Network:
             out = self.A[l + 1][:n]
             act = spec.activations[l]
             if l == spec.n_layers - 1 and spec.loss != "squared_error":
-                act = "identity"
+                act = _IDENTITY
             dense_forward(acts[-1], self.W[l], self.b[l], out, act, self._param(l), Z)
             acts.append(out)
         return acts
@@ -480,26 +430,24 @@ class Network:
         L = spec.n_layers
         n = acts[0].shape[0]
         D = self.D[L][:n]
-        if spec.loss == "cross_entropy":
-            return softmax_cross_entropy(acts[-1], y, D, sw) * n
-        if spec.loss == "binary_cross_entropy":
-            return sigmoid_cross_entropy(acts[-1], y, D, sw) * n
-        loss = squared_error(acts[-1], y, D, sw) * n
-        if spec.activations[-1] != "identity":
+        loss = _LOSS_FUNCTIONS[spec.loss](acts[-1], y, D, sw) * n
+        if spec.loss == "squared_error" and spec.activations[-1] != _IDENTITY:  # through f'(z)
             Zl = None if self.Z[L] is None else self.Z[L][:n]
             backprop_activation(D, acts[-1], Zl, D, spec.activations[-1], self._param(L - 1))
         return loss
 
     def _backward(self, acts, y, sw, scale, accumulate):
-        """Backpropagate one batch; write (or add, if accumulate) scale·gradients into grad. Returns loss sum."""
+        """Backpropagate one batch; write (or add, if accumulate) scale·gradients into grad. Returns the
+        loss summed over its rows."""
         spec = self.spec
         L = spec.n_layers
         n = acts[0].shape[0]
-        if spec.activations[-1] == "prelu" and spec.loss == "squared_error":
+        if spec.activations[-1] in PER_UNIT and spec.loss == "squared_error":
             G = np.empty((n, spec.sizes[-1]), self.dtype)
             loss = squared_error(acts[-1], y, G, sw) * n
             self._prelu_grad(L - 1, G, n, scale, accumulate)
-            backprop_activation(G, acts[-1], self.Z[L][:n], self.D[L][:n], "prelu", self.gamma[L - 1])
+            backprop_activation(G, acts[-1], self.Z[L][:n], self.D[L][:n], spec.activations[-1],
+                                self.gamma[L - 1])
         else:
             loss = self._output_delta(acts, y, sw)
         for l in range(L - 1, -1, -1):
@@ -507,7 +455,7 @@ class Network:
             if l > 0:
                 Dp = self.D[l][:n]
                 np.matmul(D, self.W[l].T, out=Dp)
-                if spec.activations[l - 1] == "prelu":
+                if spec.activations[l - 1] in PER_UNIT:
                     self._prelu_grad(l - 1, Dp, n, scale, accumulate)
                 Zp = None if self.Z[l] is None else self.Z[l][:n]
                 backprop_activation(Dp, acts[l], Zp, Dp, spec.activations[l - 1], self._param(l - 1))
@@ -590,3 +538,7 @@ class Network:
             total += self.train_step(Xb, yb, swb, opt) * nb
         return total / m if m else 0.0
 
+
+# The loss of each registry loss: its function above, on the network's last activations and targets.
+_LOSS_FUNCTIONS = {"cross_entropy": softmax_cross_entropy, "binary_cross_entropy": sigmoid_cross_entropy,
+                   "squared_error": squared_error}

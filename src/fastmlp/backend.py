@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import importlib
 
 from . import _numpy_backend
 
@@ -43,14 +42,6 @@ def get_backend(name=None):
             "backend: the Cython extension fastmlp._kernels is not built "
             f"({_import_error}); reinstall with `pip install .`, or pass backend='numpy'")
     return _cython_backend
-
-
-def reload_backends():
-    """Re-import both backends (for tests that rebuild the extension)."""
-    global _cython_backend
-    importlib.reload(_numpy_backend)
-    if _cython_backend is not None:
-        _cython_backend = importlib.reload(_cython_backend)
 
 
 def _check_name(name):
