@@ -25,13 +25,13 @@ PROBE = textwrap.dedent('''
     from fastmlp.kernels cimport *
     from fastmlp.kernels cimport (ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
         ACT_PRELU, ACT_ELU, ACT_SOFTPLUS, ACT_GELU, ACT_SILU, ACT_SOFTSIGN, ACT_HARDTANH, ACT_SOFTMAX,
-        FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z, FASTMLP_BAD_ARGUMENT)
+        ACT_EXP, FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z, FASTMLP_BAD_ARGUMENT)
 
     def codes():
         return dict(identity=ACT_IDENTITY, logistic=ACT_LOGISTIC, tanh=ACT_TANH, relu=ACT_RELU,
                     leaky_relu=ACT_LEAKY_RELU, prelu=ACT_PRELU, elu=ACT_ELU, softplus=ACT_SOFTPLUS,
                     gelu=ACT_GELU, silu=ACT_SILU, softsign=ACT_SOFTSIGN, hardtanh=ACT_HARDTANH,
-                    softmax=ACT_SOFTMAX), (FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z,
+                    softmax=ACT_SOFTMAX, exp=ACT_EXP), (FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z,
                                            FASTMLP_BAD_ARGUMENT)
 
     def dense_forward(bint f64, size_t X, size_t W, size_t b, size_t Z, size_t A, Py_ssize_t n,
@@ -135,22 +135,27 @@ PROBE = textwrap.dedent('''
 
     def loss(bint f64, str which, size_t Z, size_t Y, size_t D, size_t sw, Py_ssize_t n, Py_ssize_t m):
         cdef double r
-        cdef int w = 0 if which == "softmax_cross_entropy" else (1 if which == "sigmoid_cross_entropy" else 2)
+        cdef int w = ("softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error",
+                      "poisson_loss").index(which)
         with nogil:
             if f64:
                 if w == 0:
                     r = softmax_cross_entropy_f64(<double*>Z, <Py_ssize_t*>Y, <double*>D, <double*>sw, n, m)
                 elif w == 1:
                     r = sigmoid_cross_entropy_f64(<double*>Z, <double*>Y, <double*>D, <double*>sw, n, m)
-                else:
+                elif w == 2:
                     r = squared_error_f64(<double*>Z, <double*>Y, <double*>D, <double*>sw, n, m)
+                else:
+                    r = poisson_loss_f64(<double*>Z, <double*>Y, <double*>D, <double*>sw, n, m)
             else:
                 if w == 0:
                     r = softmax_cross_entropy_f32(<float*>Z, <Py_ssize_t*>Y, <float*>D, <float*>sw, n, m)
                 elif w == 1:
                     r = sigmoid_cross_entropy_f32(<float*>Z, <float*>Y, <float*>D, <float*>sw, n, m)
-                else:
+                elif w == 2:
                     r = squared_error_f32(<float*>Z, <float*>Y, <float*>D, <float*>sw, n, m)
+                else:
+                    r = poisson_loss_f32(<float*>Z, <float*>Y, <float*>D, <float*>sw, n, m)
         return r
 
     def sgd_update(bint f64, size_t p, size_t g, Py_ssize_t P, double lr):
@@ -374,7 +379,7 @@ def test_losses(probe, npb, dtype, rng, shape, weighted):
     labels = rng.integers(0, c, n).astype(np.intp)
     sw = rng.uniform(0.5, 2, n).astype(dtype) if weighted else None
     for name, target in (("softmax_cross_entropy", labels), ("sigmoid_cross_entropy", Y),
-                         ("squared_error", Y)):
+                         ("squared_error", Y), ("poisson_loss", Y * 3)):
         rd = np.empty_like(Z)
         ref = getattr(npb, name)(Z, target, rd, sw)
         D = np.empty_like(Z)
@@ -385,6 +390,22 @@ def test_losses(probe, npb, dtype, rng, shape, weighted):
     bad[-1] = c
     assert np.isnan(probe.loss(f64, "softmax_cross_entropy", P(Z), P(bad), P(D), 0, n, c))
     assert probe.loss(f64, "squared_error", P(Z), P(Y), P(D), 0, 0, c) == 0.0
+    assert np.isnan(probe.loss(f64, "poisson_loss", P(Z), 0, P(D), 0, n, c))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5)])
+def test_exp_output(probe, npb, dtype, rng, shape):
+    """The output-only activations run through the C API too: exp forward and its derivative (= A)."""
+    n, m = shape
+    f64 = dtype == np.float64
+    code = ACTIVATION_CODES["exp"]
+    Z = _rand(rng, shape, dtype, 3)
+    A = np.empty_like(Z)
+    assert probe.activation_forward(f64, code, 0.0, 0, P(Z), P(A), n, m) == OK
+    assert_close(A, npb.activation_forward(Z, np.empty_like(Z), "exp"), dtype, scale=8)
+    d = np.empty_like(Z)
+    assert probe.activation_derivative(f64, code, 0.0, 0, P(A), 0, P(d), n, m) == OK
+    assert_close(d, A, dtype)
 
 
 @pytest.mark.parametrize("size", [1, 2, 37])

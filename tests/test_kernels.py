@@ -175,6 +175,95 @@ def test_losses_match_reference(cy, npb, dtype, rng, weighted, n, c):
         assert_close(inplace, Dr, dtype, scale=10)
 
 
+def _poisson_data(rng, n, c, dtype, with_zeros=True):
+    """Log-means Z in [-3, 3] and Poisson counts Y (zeros included) of those means."""
+    Z = rng.uniform(-3, 3, (n, c)).astype(dtype)
+    Y = rng.poisson(np.exp(Z.astype(np.float64))).astype(dtype)
+    if with_zeros:
+        Y.reshape(-1)[::5] = 0
+    return Z, Y
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n,c", [(1, 1), (7, 1), (300, 10), (5, 3), (13, 17)])
+def test_poisson_loss_and_exp_output_match_reference(cy, npb, dtype, rng, weighted, n, c):
+    Z, Y = _poisson_data(rng, n, c, dtype)
+    sw = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    Dr, Dc = np.empty_like(Z), np.empty_like(Z)
+    lr_ = npb.poisson_loss(Z, Y, Dr, sw)
+    lc = cy.poisson_loss(Z, Y, Dc, sw)
+    assert np.isfinite(lc) and lc >= 0
+    np.testing.assert_allclose(lc, lr_, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert_close(Dc, Dr, dtype, scale=10)
+    # the formulas: L = mean_i w_i Σ_j (μ − y z + y log y − y), δ = w (μ − y), μ = e^z
+    Z64, Y64 = Z.astype(np.float64), Y.astype(np.float64)
+    mu = np.exp(Z64)
+    w = np.ones(n) if sw is None else sw.astype(np.float64)
+    ylogy = np.where(Y64 > 0, Y64 * np.log(np.where(Y64 > 0, Y64, 1)), 0)
+    np.testing.assert_allclose(lc, (w * (mu - Y64 * Z64 + ylogy - Y64).sum(axis=1)).sum() / n,
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert_close(Dc, w[:, None] * (mu - Y64), dtype, scale=50)
+    # sample weights scale as in squared error: row i's loss and δ times w_i, the sum divided by n
+    if weighted:
+        D1 = np.empty_like(Z)
+        cy.poisson_loss(Z, Y, D1)
+        assert_close(Dc, sw[:, None] * D1, dtype, scale=10)
+    # delta may be Z (in place)
+    inplace = Z.copy()
+    assert cy.poisson_loss(inplace, Y, inplace, sw) == pytest.approx(lc, rel=1e-12)
+    assert_close(inplace, Dc, dtype)
+    # the exp output activation and its derivative (= A)
+    Ar = npb.activation_forward(Z, np.empty_like(Z), "exp")
+    Ac = cy.activation_forward(Z, np.empty_like(Z), "exp")
+    assert_close(Ac, Ar, dtype, scale=4)
+    assert_close(Ac, mu, dtype, scale=50)
+    assert_close(cy.activation_derivative(Ac, None, np.empty_like(Z), "exp"), Ac, dtype)
+    G = rng.standard_normal(Z.shape).astype(dtype)
+    assert_close(cy.backprop_activation(G, Ac, None, np.empty_like(G), "exp"),
+                 npb.backprop_activation(G, Ar, None, np.empty_like(G), "exp"), dtype, scale=4)
+
+
+def test_poisson_loss_is_half_sklearns_mean_poisson_deviance(cy, npb, rng):
+    metrics = pytest.importorskip("sklearn.metrics")
+    Z, Y = _poisson_data(rng, 200, 1, np.float64)
+    y, mu = Y[:, 0], np.exp(Z[:, 0])
+    assert (y == 0).any()
+    sw = rng.uniform(0.5, 2, 200)
+    for be in (cy, npb):
+        np.testing.assert_allclose(be.poisson_loss(Z, Y, np.empty_like(Z)),
+                                   metrics.mean_poisson_deviance(y, mu) / 2, rtol=1e-10)
+        # weighted: the kernels' mean is Σ w_i L_i / n (as every loss), sklearn's Σ w_i D_i / Σ w_i
+        np.testing.assert_allclose(be.poisson_loss(Z, Y, np.empty_like(Z), sw) * 200 / sw.sum(),
+                                   metrics.mean_poisson_deviance(y, mu, sample_weight=sw) / 2, rtol=1e-10)
+
+
+def test_exp_output_and_poisson_loss_at_the_extremes(cy, npb, dtype):
+    """μ = e^z overflows to inf past the largest float, silently, as numpy's exp (no error, no NaN from
+    y·log y at y = 0)."""
+    big = 200.0 if dtype == np.float32 else 1000.0
+    Z = np.array([[big, -big, 0.0]], dtype)
+    Y = np.array([[0.0, 0.0, 0.0]], dtype)
+    for be in (cy, npb):
+        A = be.activation_forward(Z, np.empty_like(Z), "exp")
+        assert A[0, 0] == np.inf and A[0, 1] == 0 and A[0, 2] == 1
+        D = np.empty_like(Z)
+        assert be.poisson_loss(Z, Y, D) == np.inf
+        assert D[0, 0] == np.inf and D[0, 1] == 0 and D[0, 2] == 1
+        assert be.poisson_loss(Z[:, 1:], Y[:, 1:], np.empty_like(Z[:, 1:])) == pytest.approx(1.0)
+
+
+def test_poisson_loss_refuses_what_the_other_losses_refuse(cy):
+    Z, Y = np.zeros((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError, match="delta: must not share memory with Y"):
+        cy.poisson_loss(Z, Y, Y)  # the NumPy twin reads Y after writing delta
+    with pytest.raises(ValueError, match=r"Y: shape \(2, 2\) does not match Z"):
+        cy.poisson_loss(Z, np.ones((2, 2)), np.empty_like(Z))
+    with pytest.raises(ValueError, match="sample_weight: shape"):
+        cy.poisson_loss(Z, Y, np.empty_like(Z), np.ones(3))
+    with pytest.raises(TypeError, match="Y: dtype float32 does not match"):
+        cy.poisson_loss(Z, Y.astype(np.float32), np.empty_like(Z))
+
+
 def test_cross_entropy_delta_is_softmax_minus_onehot(cy, dtype, rng):
     Z = rng.standard_normal((6, 4)).astype(dtype)
     y = np.array([0, 1, 2, 3, 3, 0], dtype=np.intp)

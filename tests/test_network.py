@@ -15,6 +15,8 @@ CASES = [
     ([1, 1], [], "logistic", "squared_error"),
     ([2, 3, 2], ["softsign"], "prelu", "squared_error"),
     ([6, 4, 3], ["hardtanh"], "tanh", "squared_error"),
+    ([5, 6, 2], ["relu"], "exp", "poisson"),
+    ([3, 4, 1], ["gelu"], "exp", "poisson"),
 ]
 
 
@@ -38,6 +40,8 @@ def _targets(spec, n, dtype, rng):
         return rng.integers(0, d, n).astype(np.intp)
     if spec.loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, d)).astype(dtype)
+    if spec.loss == "poisson":  # counts, zeros included
+        return rng.poisson(1.5, (n, d)).astype(dtype)
     return rng.standard_normal((n, d)).astype(dtype)
 
 
@@ -87,6 +91,79 @@ def test_step_forward_loss_and_grad_match_reference(cy, npb, dtype, case):
     np.testing.assert_allclose(a.train_step(X[:4], y[:4], None, oa), b.train_step(X[:4], y[:4], None, ob),
                                rtol=rtol)
     np.testing.assert_allclose(a.theta, b.theta, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("hidden", [["tanh"], ["prelu", "silu"]])
+def test_poisson_network_gradient_is_the_finite_difference_one(cy, npb, hidden):
+    """The exp output with the Poisson loss: ∂R/∂θ of loss_and_grad (both backends, sample weights, L2)
+    equals central finite differences of loss; R is the mean over rows of w_i Σ_j (μ − y z + y log y − y)."""
+    rng = np.random.default_rng(3)
+    sizes = [4] + [5] * len(hidden) + [2]
+    spec, theta = _make(sizes, hidden, "exp", "poisson", np.float64, rng)
+    theta *= 0.5
+    X = rng.standard_normal((13, 4))
+    y = rng.poisson(2.0, (13, 2)).astype(np.float64)
+    sw = rng.uniform(0.5, 1.5, 13)
+    l2 = 0.05
+    mask = spec.weight_mask()
+    for be in (cy, npb):
+        net = be.Network(spec, theta.copy(), np.zeros_like(theta), 5)  # 3 chunks: 5 + 5 + 3 rows
+        R = net.loss_and_grad(X, y, sw, l2)
+        grad = net.grad.copy()
+
+        def objective(t, net=net):
+            net.theta[...] = t
+            return net.loss(X, y, sw) + 0.5 * l2 * float(np.sum(t[mask] ** 2))
+
+        assert R == pytest.approx(objective(theta), rel=1e-12)
+        eps = 1e-6
+        for i in range(spec.n_params):
+            t = theta.copy()
+            t[i] += eps
+            lp = objective(t)
+            t[i] -= 2 * eps
+            lm = objective(t)
+            fd = (lp - lm) / (2 * eps)
+            assert abs(fd - grad[i]) <= 1e-6 + 1e-5 * abs(fd), (be.NAME, i, fd, grad[i])
+        # the output is μ = exp(z) of the last layer's pre-activation
+        net.theta[...] = theta
+        out = net.forward(X, np.empty((13, 2)))
+        Ws, bs, gs = spec.views(theta)
+        Z = X
+        for l, act in enumerate(hidden):
+            Z = be.dense_forward(np.ascontiguousarray(Z), Ws[l], bs[l], np.empty((13, sizes[l + 1])), act,
+                                 gs[l] if gs[l] is not None else None)
+        np.testing.assert_allclose(out, np.exp(Z @ Ws[-1] + bs[-1]), rtol=1e-12)
+
+
+def test_poisson_epoch_runs_in_c_and_matches_the_reference(cy, npb):
+    """train_epoch with the Poisson loss is one C call (no Python step loop): it equals the NumPy
+    Network's epoch, and lowers the loss on counts drawn from exp(X·w)."""
+    rng = np.random.default_rng(11)
+    spec = NetSpec([3, 1], ["exp"], [0.0], "poisson")
+    X = rng.standard_normal((400, 3))
+    y = rng.poisson(np.exp(X @ np.array([0.5, -0.3, 0.2]) + 0.5))[:, None].astype(np.float64)
+    theta = np.zeros(spec.n_params)
+    order = rng.permutation(400).astype(np.intp)
+    nets = [be.Network(spec, theta.copy(), np.zeros_like(theta), 32) for be in (cy, npb)]
+    opts = [Optimizer("adam", spec.n_params, np.float64, lr=0.05) for _ in nets]
+    first = nets[0].loss(X, y)
+    for _ in range(5):
+        r = [net.train_epoch(X, y, None, order, 32, opt) for net, opt in zip(nets, opts)]
+        np.testing.assert_allclose(r[0], r[1], rtol=1e-10)
+    np.testing.assert_allclose(nets[0].theta, nets[1].theta, rtol=1e-9, atol=1e-12)
+    assert nets[0].loss(X, y) < 0.8 * first
+    np.testing.assert_allclose(nets[0].theta[:3], [0.5, -0.3, 0.2], atol=0.15)
+
+
+def test_exp_output_needs_the_poisson_loss():
+    with pytest.raises(ValueError, match="loss: the exp output is trained with poisson"):
+        NetSpec([3, 2], ["exp"], [0.0], "squared_error")
+    with pytest.raises(ValueError, match="loss: poisson needs the exponential output"):
+        NetSpec([3, 2], ["identity"], [0.0], "poisson")
+    with pytest.raises(ValueError, match="activation: exp is an output activation only"):
+        NetSpec([3, 4, 2], ["exp", "exp"], [0.0, 0.0], "poisson")
+    assert NetSpec([3, 4, 2], ["relu", "exp"], [0.0, 0.0], "poisson").loss_code == 3
 
 
 def test_sgd_epoch_equals_explicit_per_sample_loop(cy):

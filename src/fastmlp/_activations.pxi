@@ -87,6 +87,9 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
             A[i] = 1 if x > 1 else (-1 if x < -1 else x)
     elif act == ACT_SOFTMAX:
         _softmax_rows(Z, A, n, m)
+    elif act == ACT_EXP:  # overflows to +inf past the largest float, as numpy
+        for i in range(N):
+            A[i] = _exp(Z[i])
 
 
 cdef void _act_backprop(int act, floating p, const floating* gamma, const floating* A,
@@ -145,6 +148,9 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
     elif act == ACT_HARDTANH:
         for i in range(N):
             G[i] = G[i] if _fabs(A[i]) < 1 else 0
+    elif act == ACT_EXP:
+        for i in range(N):
+            G[i] = G[i] * A[i]
 
 
 cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:

@@ -358,6 +358,16 @@ cdef double squared_error_f64(const double* Yhat, const double* Y, double* delta
     return _capi_pointwise_loss(Yhat, Y, delta, sw, n, m, LOSS_SQUARED_ERROR)
 
 
+cdef double poisson_loss_f32(const float* Z, const float* Y, float* delta, const float* sw,
+                             Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, LOSS_POISSON)
+
+
+cdef double poisson_loss_f64(const double* Z, const double* Y, double* delta, const double* sw,
+                             Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    return _capi_pointwise_loss(Z, Y, delta, sw, n, m, LOSS_POISSON)
+
+
 # ---- optimizer updates ---------------------------------------------------------------------------
 
 cdef inline int _capi_flat(const void* param, const void* grad, const void* s1, const void* s2,

@@ -107,6 +107,12 @@ cdef double squared_error_f32(const float* Yhat, const float* Y, float* delta, c
                               Py_ssize_t n, Py_ssize_t m) noexcept nogil
 cdef double squared_error_f64(const double* Yhat, const double* Y, double* delta, const double* sw,
                               Py_ssize_t n, Py_ssize_t m) noexcept nogil
+# L_i = Σ_j μ − y·z + y·log y − y, μ = exp(z): half the Poisson deviance from the log-mean Z (the exp
+# output's pre-activation; y >= 0, y·log y = 0 at y = 0);  δ = μ − Y.
+cdef double poisson_loss_f32(const float* Z, const float* Y, float* delta, const float* sw,
+                             Py_ssize_t n, Py_ssize_t m) noexcept nogil
+cdef double poisson_loss_f64(const double* Z, const double* Y, double* delta, const double* sw,
+                             Py_ssize_t n, Py_ssize_t m) noexcept nogil
 
 # ---- optimizer updates on flat vectors of P elements (in place) ----------------------------------
 # param ← param − lr · grad

@@ -60,6 +60,28 @@ cdef double _squared_error(const floating* Yhat, const floating* Y, floating* D,
     return total
 
 
+cdef double _exp_poisson(const floating* Z, const floating* Y, floating* D, const floating* sw,
+                         Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """Half the Poisson deviance of the mean μ = e^z from its log z (the exp output's pre-activation):
+    L_i = Σ_j μ − y z + y log y − y (y log y = 0 at y = 0; y >= 0 assumed);  δ = μ − Y (the exp/Poisson
+    pair is canonical: ∂L/∂z = μ − y)."""
+    cdef Py_ssize_t i, j
+    cdef floating z, y, mu, w
+    cdef double total = 0, row, yd
+    for i in range(n):
+        w = 1 if sw == NULL else sw[i]
+        row = 0
+        for j in range(m):
+            z = Z[i * m + j]
+            y = Y[i * m + j]
+            mu = _exp(z)
+            yd = y
+            row += (<double>mu - yd * z - yd) + (yd * log(yd) if yd > 0 else 0.0)
+            D[i * m + j] = w * (mu - y)
+        total += w * row
+    return total
+
+
 cdef double _loss_rows(int loss, const floating* Z, const Py_ssize_t* labels, const floating* Y,
                        floating* D, const floating* sw, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """Σ_rows L_i of the loss with code ``loss`` (labels for cross-entropy, Y for the others), δ into D."""
@@ -67,6 +89,8 @@ cdef double _loss_rows(int loss, const floating* Z, const Py_ssize_t* labels, co
         return _softmax_ce(Z, labels, D, sw, n, m)
     elif loss == LOSS_BINARY_CROSS_ENTROPY:
         return _sigmoid_bce(Z, Y, D, sw, n, m)
+    elif loss == LOSS_POISSON:
+        return _exp_poisson(Z, Y, D, sw, n, m)
     return _squared_error(Z, Y, D, sw, n, m)
 
 
@@ -119,3 +143,9 @@ def squared_error(Yhat, Y, delta, sample_weight=None):
     """L_i = ½ ‖Ŷ_i − Y_i‖² (summed over outputs);  δ = Ŷ − Y. Returns mean_i L_i."""
     return _float_target_loss(LOSS_SQUARED_ERROR, "Yhat", Yhat, Y, delta, sample_weight)
 
+
+def poisson_loss(Z, Y, delta, sample_weight=None):
+    """Half the Poisson deviance of the mean μ = exp(Z), from the exp output's pre-activation Z, summed
+    over outputs: L_i = Σ_j μ − y·z + y·log y − y (y·log y = 0 at y = 0; targets Y >= 0);  δ = μ − Y.
+    Returns mean_i L_i. ``delta`` may be Z; μ overflows to inf for huge Z."""
+    return _float_target_loss(LOSS_POISSON, "Z", Z, Y, delta, sample_weight)

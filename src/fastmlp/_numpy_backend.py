@@ -8,7 +8,7 @@ dtype (float32 or float64) and nothing is upcast.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 from ._registry import (
     ACTIVATION_TABLE,
@@ -295,6 +295,26 @@ def squared_error(Yhat, Y, delta, sample_weight=None):
     return float(loss.sum() / n) if n else 0.0
 
 
+def poisson_loss(Z, Y, delta, sample_weight=None):
+    """Half the Poisson deviance of the mean μ = exp(Z), from the exp output's pre-activation Z, summed
+    over outputs: L_i = Σ_j μ − y·z + y·log y − y (y·log y = 0 at y = 0; targets Y >= 0);  δ = μ − Y.
+    Returns mean_i L_i. ``delta`` may be Z; μ overflows to inf for huge Z. The loss is summed in float64
+    from μ in Z's dtype (as the kernel)."""
+    _check_same_dtype(Z=Z, Y=Y, delta=delta)
+    if Y.shape != Z.shape or delta.shape != Z.shape:
+        raise ValueError(f"Y {Y.shape}, delta {delta.shape} do not match Z {Z.shape}")
+    n = Z.shape[0]
+    w = _weights(sample_weight, n, Z.dtype)
+    Z64, Y64 = Z.astype(np.float64), Y.astype(np.float64)  # before delta, which may be Z, is written
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.exp(Z, out=delta)
+        loss = ((delta.astype(np.float64) - Y64 * Z64 - Y64) + xlogy(Y64, Y64)).sum(axis=1)
+        delta -= Y
+    if w is not None:
+        delta *= w[:, None]
+        loss = loss * w
+    return float(loss.sum() / n) if n else 0.0
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Parameter updates (flat vectors)
@@ -541,4 +561,4 @@ class Network:
 
 # The loss of each registry loss: its function above, on the network's last activations and targets.
 _LOSS_FUNCTIONS = {"cross_entropy": softmax_cross_entropy, "binary_cross_entropy": sigmoid_cross_entropy,
-                   "squared_error": squared_error}
+                   "squared_error": squared_error, "poisson": poisson_loss}

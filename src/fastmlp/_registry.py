@@ -63,7 +63,7 @@ class Activation:
     param: Param | None = None      # scalar parameter (leaky slope, elu gamma, initial PReLU slope)
     per_unit: bool = False          # the parameter is a trained per-unit vector (PReLU)
     needs_z: bool = False          # f'(z) cannot be recovered from A = f(Z): the forward pass keeps Z
-    output_only: bool = False       # softmax: a row-wise output activation, no elementwise derivative
+    output_only: bool = False       # the output of its loss only (softmax, exp), never a hidden activation
     he_init: bool = False           # FastMLP initialises the weights before it He-normal, else Glorot
     torch_module: str | None = None  # torch.nn class name
     torch_param: str | None = None   # its attribute holding ``param``
@@ -77,7 +77,8 @@ class Activation:
 @dataclass(frozen=True)
 class Loss:
     """A loss paired with its output activation. ``delta`` is ∂L/∂Z of the output layer: P − Y for the
-    canonical pairs (softmax/cross-entropy, sigmoid/binary cross-entropy, identity/squared error)."""
+    canonical pairs (softmax/cross-entropy, sigmoid/binary cross-entropy, identity/squared error,
+    exp/Poisson: computed from the output pre-activation Z)."""
 
     name: str
     code: int
@@ -213,6 +214,15 @@ def _softmax(Z, out, p):
     out /= out.sum(axis=1, keepdims=True)
 
 
+def _exp(Z, out, p):
+    with np.errstate(over="ignore"):  # e^z overflows to inf for huge z, silently (as the kernels)
+        np.exp(Z, out=out)
+
+
+def _d_exp(A, Z, out, p):
+    np.copyto(out, A)
+
+
 # ------------------------------------------------------------------------------------------------------
 # The tables. Codes are the kernels' ACT_*, LOSS_* and OPT_* constants: append, never renumber (saved
 # models store names, but the Cython-level API of other projects stores codes).
@@ -247,12 +257,15 @@ _ACTIVATION_LIST = (
                torch_module="Hardtanh"),
     Activation("softmax", 12, _softmax, None, "softmax", "e^z_j / Σ_k e^z_k (row-wise)", output_only=True,
                torch_module="Softmax", onnx_op="Softmax"),
+    Activation("exp", 13, _exp, _d_exp, "exponential", "e^z", output_only=True, onnx_op="Exp"),
 )
 
 _LOSS_LIST = (
     Loss("cross_entropy", 0, "softmax", True, "−Σ_j y_j log p_j (one-hot y)"),
     Loss("binary_cross_entropy", 1, "logistic", True, "−Σ_j [y_j log p_j + (1 − y_j) log(1 − p_j)]"),
     Loss("squared_error", 2, None, False, "½ Σ_j (ŷ_j − y_j)²"),
+    Loss("poisson", 3, "exp", False,
+         "Σ_j (μ_j − y_j z_j + y_j log y_j − y_j), μ = e^z (half Poisson deviance; 0 log 0 = 0)"),
 )
 
 _OPTIMIZER_LIST = (

@@ -29,13 +29,16 @@ from fastmlp._kernels cimport (
     softmax_cross_entropy_f32, softmax_cross_entropy_f64,
     sigmoid_cross_entropy_f32, sigmoid_cross_entropy_f64,
     squared_error_f32, squared_error_f64,
+    poisson_loss_f32, poisson_loss_f64,
     sgd_update_f32, sgd_update_f64,
     momentum_update_f32, momentum_update_f64,
     adam_update_f32, adam_update_f64,
     gemm_f32, gemm_f64,
 )
 
-# Activation codes: the same numbers as fastmlp._netspec.ACTIVATION_CODES (fastmlp.ops.ACTIVATION_CODES).
+# Activation codes: the same numbers as fastmlp._netspec.ACTIVATION_CODES (fastmlp.ops.ACTIVATION_CODES),
+# i.e. the registry's (fastmlp/_registry.py; tests/test_registry.py holds these literals to it). They are
+# literals so that an extension built against this file needs no C header on its include path.
 cdef enum:
     ACT_IDENTITY = 0
     ACT_LOGISTIC = 1     # sigmoid
@@ -50,3 +53,4 @@ cdef enum:
     ACT_SOFTSIGN = 10
     ACT_HARDTANH = 11
     ACT_SOFTMAX = 12     # row-wise; forward only (pair it with softmax_cross_entropy)
+    ACT_EXP = 13         # the mean of a Poisson output (pair it with poisson_loss)
