@@ -520,3 +520,23 @@ def test_from_sklearn_reads_names_through_the_registry():
     est = SimpleNamespace(coefs_=coefs, intercepts_=inters, activation="relu", out_activation_=None)
     with pytest.raises(UnsupportedLayerError, match="out_activation_ None of SimpleNamespace is not"):
         exchange.from_sklearn(est)
+
+
+@pytest.mark.skipif("exp" not in ACTIVATION_TABLE, reason="the registry has no exp output")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_exp_output_poisson_model(dtype):
+    """A registry entry added later (the exp output of the Poisson loss) goes through the generic paths:
+    its ONNX op from the registry, a clear refusal from to_torch (torch.nn has no Exp module)."""
+    model = _model([3, 5, 2], "tanh", "exp", dtype, seed=2)
+    assert model.spec.loss == "poisson"
+    X = _X(9, 3, dtype)
+    if _have("onnx"):
+        m = exchange.to_onnx(model)
+        assert [n.op_type for n in m.graph.node][-2] == ACTIVATION_TABLE["exp"].onnx_op
+        _close(_ort_run(m, X), model.forward(X), dtype)
+    if _have("torch"):
+        with pytest.raises(UnsupportedLayerError, match="activation exp of layer 1 is not supported by to_t"):
+            exchange.to_torch(model)
+        import torch
+        back = exchange.from_torch(torch.nn.Sequential(torch.nn.Linear(3, 2)), output="exp")
+        assert back.spec.activations == ("exp",) and back.spec.loss == "poisson"

@@ -570,8 +570,8 @@ def from_sklearn(estimator, *, dtype=None, backend="cython"):
     activation names (``activation`` and ``out_activation_``) are read as fastmlp's through the registry
     (its names and aliases). A binary or multilabel classifier gets a sigmoid output (binary
     cross-entropy), a multiclass one softmax, a regressor an identity output, each with the loss the
-    registry pairs with it. ``dtype`` defaults to that of ``coefs_``. An output activation fastmlp does not
-    have (e.g. the exp of ``MLPRegressor(loss="poisson")`` while the registry has none) raises
+    registry pairs with it (``MLPRegressor(loss="poisson")``: the exp output and the Poisson loss).
+    ``dtype`` defaults to that of ``coefs_``. An output activation the registry does not have raises
     ``UnsupportedLayerError``."""
     if not hasattr(estimator, "coefs_") or not hasattr(estimator, "intercepts_"):
         raise ValueError(f"estimator: {type(estimator).__name__} is not fitted (no coefs_/intercepts_); "
