@@ -47,9 +47,15 @@ cdef inline Py_ssize_t _dim(object arr, int i):
     return cnp.PyArray_DIM(<cnp.ndarray>arr, i)
 
 
-cdef object _check_same_shape(object a, str an, object b, str bn):
-    if a.shape != b.shape:
-        raise ValueError(f"{bn}: shape {b.shape} does not match {an} {a.shape}")
+cdef int _check_same_shape(object a, str an, object b, str bn) except -1:
+    cdef int i, nd = cnp.PyArray_NDIM(<cnp.ndarray>a)
+    if nd == cnp.PyArray_NDIM(<cnp.ndarray>b):
+        for i in range(nd):
+            if cnp.PyArray_DIM(<cnp.ndarray>a, i) != cnp.PyArray_DIM(<cnp.ndarray>b, i):
+                break
+        else:
+            return 0
+    raise ValueError(f"{bn}: shape {b.shape} does not match {an} {a.shape}")
 
 
 cdef int _check_like(object arr, str name, object ref, str refname, int kind, bint writeable=False) except -1:
