@@ -10,7 +10,6 @@ import json
 import os
 import threading
 import warnings
-import zipfile
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _training
 from ._atomic import atomic_write
+from ._modelfile import FORMAT_VERSION, read_model_file
 from ._netspec import NetSpec, Optimizer, parse_activation
 from ._registry import ACTIVATION_TABLE, HE_INIT, LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, OPTIMIZERS
 from ._training import EarlyStopping, Schedule
@@ -33,7 +33,6 @@ from .validation import (
     check_targets,
 )
 
-FORMAT_VERSION = 1
 INITS = ("auto", "sklearn")
 ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
@@ -725,53 +724,29 @@ class FastMLP:
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str | None = None) -> FastMLP:
-        """Read a model written by ``save``. Only arrays and JSON are read (``allow_pickle=False``)."""
+        """Read a model written by ``save``. Only arrays and JSON are read (never a pickle), and the file is
+        checked whole — every metadata field, the arrays' headers against the architecture, the classes
+        against the output layer — before anything of the size it claims is allocated."""
+        meta, theta, classes = read_model_file(path)
         fname = os.fspath(path)
-        if not os.path.exists(fname):
-            raise FileNotFoundError(f"path: no such file: {fname}")
-        if not zipfile.is_zipfile(fname):
-            raise ValueError(f"path: {fname} is not a fastmlp model (expected a .npz archive)")
+        hidden = [tuple(a) for a in meta["activations"]]
+        out_name, out_param = meta["output"]
         try:
-            with np.load(fname, allow_pickle=False) as data:
-                files = set(data.files)
-                if not {"theta", "meta"} <= files:
-                    raise ValueError(f"path: {fname} is not a fastmlp model (missing theta/meta)")
-                meta = json.loads(str(data["meta"][()]))
-                theta = data["theta"]
-                classes = data["classes"] if "classes" in files else None
-        except (OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise ValueError(f"path: {fname} is not a readable fastmlp model ({exc})") from None
-        except ValueError as exc:
-            if "pickle" in str(exc) or "Object arrays" in str(exc):
-                raise ValueError(f"path: {fname} holds pickled objects; refusing to load") from None
-            raise
-        if not isinstance(meta, dict) or meta.get("format") != "fastmlp":
-            raise ValueError(f"path: {path} is not a fastmlp model")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(f"path: model format {meta['format_version']} is newer than this fastmlp reads")
-        try:
-            hidden = [tuple(a) for a in meta["activations"]]
-            out_name, out_param = meta["output"]
             model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
                         init=meta.get("init", "auto"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except ParameterError as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
-        if theta.shape != model._theta.shape or theta.dtype != model._theta.dtype:
-            raise ValueError(f"path: parameter vector {theta.shape} {theta.dtype} does not match the "
-                             f"architecture ({model._theta.shape} {model._theta.dtype})")
         model.set_params_vector(theta)
         model.classes_ = classes
         model._y_1d = bool(meta.get("y_1d", True))
         model.n_epochs = int(meta.get("n_epochs", 0))
         model.best_epoch = meta.get("best_epoch")
-        model.loss_curve = list(meta.get("loss_curve", []))
-        model.val_loss_curve = list(meta.get("val_loss_curve", []))
-        model.val_score_curve = list(meta.get("val_score_curve", []))
+        model.loss_curve = [float(v) for v in meta.get("loss_curve", [])]
+        model.val_loss_curve = [float(v) for v in meta.get("val_loss_curve", [])]
+        model.val_score_curve = [float(v) for v in meta.get("val_score_curve", [])]
         model.metadata = meta.get("metadata", {})
-        if not isinstance(model.metadata, dict):
-            raise ValueError(f"path: {fname} has malformed fastmlp metadata (metadata is not a dict)")
         return model
 
     def __repr__(self):
