@@ -14,7 +14,9 @@ import json
 import math
 import numbers
 import os
+import struct
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,10 @@ MAX_META_CHARS = 64 << 20        # JSON text: 64 Mi characters (loss curves of v
 MAX_JSON_DEPTH = 32
 MAX_INFLATION = 64               # uncompressed / compressed size of a member (float weights: about 1.1)
 _MEMBERS = ("theta", "meta", "classes")
+# What reading a damaged archive raises: bad zip structure, CRC or inflate errors, truncation, encrypted or
+# unsupported members (RuntimeError, NotImplementedError), bad .npy headers.
+_BROKEN = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, RuntimeError,
+           NotImplementedError, struct.error, UnicodeDecodeError, SyntaxError, OverflowError, MemoryError)
 
 
 class ModelFileError(ValueError):
@@ -87,7 +93,7 @@ class _Reader:
                 else:
                     raise ValueError(f"unknown .npy version {version}")
                 offset = fh.tell()
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        except _BROKEN as exc:
             raise self.fail(f"is not a readable fastmlp model ({name}: {exc})") from None
         if dtype.hasobject:
             raise self.fail("holds pickled objects; refusing to load")
@@ -103,7 +109,7 @@ class _Reader:
         try:
             with self.zf.open(self.infos[name]) as fh:
                 return np.lib.format.read_array(fh, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except _BROKEN as exc:
             raise self.fail(f"is not a readable fastmlp model ({name}: {exc})") from None
 
 
@@ -124,7 +130,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict, np.ndarray, np.ndarr
     with fh:
         try:
             zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        except _BROKEN:
             raise ModelFileError(f"path: {fname} is not a fastmlp model (expected a .npz archive)") from None
         with zf:
             r = _Reader(fname, zf)
@@ -212,11 +218,13 @@ def check_meta(r: _Reader, meta: dict) -> tuple[list[int], str, str]:
     if dtype not in ("float32", "float64"):
         raise bad("dtype", "'float32' or 'float64'")
     seed = meta.get("seed", 0)
-    if seed is not None and not _integer(seed):
-        raise bad("seed", "an integer or null")
-    for field in ("backend", "init"):
-        if field in meta and not isinstance(meta[field], str):
-            raise bad(field, "a string")
+    if seed is not None and (not _integer(seed) or seed < 0):
+        raise bad("seed", "an integer >= 0 or null")
+    from .backend import BACKENDS
+    from .model import INITS
+    for field, choices in (("backend", BACKENDS + ("auto",)), ("init", INITS)):
+        if field in meta and meta[field] not in choices:
+            raise bad(field, f"one of {', '.join(choices)}")
     l2 = meta.get("l2", 0.0)
     if not _number(l2) or not math.isfinite(l2) or l2 < 0:
         raise bad("l2", "a finite number >= 0")
