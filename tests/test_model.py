@@ -118,7 +118,8 @@ def test_early_stopping_restores_best_weights(backend):
     best = int(np.argmin(m.val_loss_curve)) + 1
     assert m.best_epoch == best and len(m.loss_curve) == best + 5
     np.testing.assert_array_equal(m.get_params_vector(), snapshots[best])
-    assert m._validation_metrics(*_encoded(m, Xv, yv), None)[0] == pytest.approx(min(m.val_loss_curve), rel=1e-12)
+    val_loss = m._validation_metrics(*_encoded(m, Xv, yv), None)[0]
+    assert val_loss == pytest.approx(min(m.val_loss_curve), rel=1e-12)
 
 
 def _encoded(m, X, y):

@@ -120,10 +120,24 @@ def _all_entries(tree):
     return nodes
 
 
+_DATA_MARK = "# activation names as data"
+
+
+def _marked_as_data(tree, lines):
+    """Constants of an assignment whose first line says ``# activation names as data``: configuration (the
+    CLI's demo table), not special cases of an activation."""
+    nodes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _DATA_MARK in lines[node.lineno - 1]:
+            nodes.update(id(n) for n in ast.walk(node) if isinstance(n, ast.Constant))
+    return nodes
+
+
 def _activation_literals(path):
     with open(os.path.join(PKG, path), encoding="utf-8") as fh:
-        tree = ast.parse(fh.read(), filename=path)
-    skip = _docstrings(tree) | _all_entries(tree)
+        source = fh.read()
+    tree = ast.parse(source, filename=path)
+    skip = _docstrings(tree) | _all_entries(tree) | _marked_as_data(tree, source.splitlines())
     return sorted({(path, node.lineno, node.value) for node in ast.walk(tree)
                    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in NAMES
                    and id(node) not in skip})

@@ -65,6 +65,7 @@ class Activation:
     needs_z: bool = False          # f'(z) cannot be recovered from A = f(Z): the forward pass keeps Z
     output_only: bool = False       # the output of its loss only (softmax, exp), never a hidden activation
     he_init: bool = False           # FastMLP initialises the weights before it He-normal, else Glorot
+    sklearn_init_factor: float = 6.0  # scikit-learn's Glorot bound √(factor / (fan_in + fan_out))
     torch_module: str | None = None  # torch.nn class name
     torch_param: str | None = None   # its attribute holding ``param``
     onnx_op: str | None = None       # the single float32 ONNX op, when there is one
@@ -232,7 +233,7 @@ _ACTIVATION_LIST = (
     Activation("identity", 0, _identity, _d_identity, "identity", "z", aliases=("linear",),
                onnx_op="Identity"),
     Activation("logistic", 1, _logistic, _d_logistic, "logistic (sigmoid)", "1 / (1 + e^-z)",
-               aliases=("sigmoid",), torch_module="Sigmoid", onnx_op="Sigmoid"),
+               aliases=("sigmoid",), sklearn_init_factor=2.0, torch_module="Sigmoid", onnx_op="Sigmoid"),
     Activation("tanh", 2, _tanh, _d_tanh, "tanh", "tanh z", torch_module="Tanh", onnx_op="Tanh"),
     Activation("relu", 3, _relu, _d_relu, "ReLU", "max(z, 0)", he_init=True, torch_module="ReLU",
                onnx_op="Relu"),
@@ -297,6 +298,11 @@ OPTIMIZER_CODES: dict[str, int] = {o.name: o.code for o in _OPTIMIZER_LIST}
 # The output activation a loss implies, and the loss an output implies (others: squared error).
 OUTPUT_OF_LOSS: dict[str, str] = {loss.name: loss.output for loss in _LOSS_LIST if loss.output}
 LOSS_OF_OUTPUT: dict[str, str] = {loss.output: loss.name for loss in _LOSS_LIST if loss.output}
+# The defaults the faces offer: the hidden activation when none is named, the output of a classifier
+# and of a squared-error regressor.
+DEFAULT_HIDDEN: str = "relu"
+DEFAULT_OUTPUT: str = "softmax"
+REGRESSION_OUTPUT: str = "identity"
 
 
 def _check_table(entries, what):

@@ -19,7 +19,16 @@ from . import _training
 from ._atomic import atomic_write
 from ._modelfile import FORMAT_VERSION, read_model_file
 from ._netspec import NetSpec, Optimizer, parse_activation
-from ._registry import ACTIVATION_TABLE, HE_INIT, LOSS_OF_OUTPUT, LOSS_TABLE, LOSSES, OPTIMIZERS
+from ._registry import (
+    ACTIVATION_TABLE,
+    DEFAULT_HIDDEN,
+    DEFAULT_OUTPUT,
+    HE_INIT,
+    LOSS_OF_OUTPUT,
+    LOSS_TABLE,
+    LOSSES,
+    OPTIMIZERS,
+)
 from ._training import EarlyStopping, Schedule
 from .backend import get_backend
 from .validation import (
@@ -64,8 +73,10 @@ class FastMLP:
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activation: ActivationSpec | list[ActivationSpec] = "relu",
-                 output: ActivationSpec = "softmax", loss: str | None = None, dtype: DTypeLike = np.float32,
+    def __init__(self, layer_sizes: Sequence[int],
+                 activation: ActivationSpec | list[ActivationSpec] = DEFAULT_HIDDEN,
+                 output: ActivationSpec = DEFAULT_OUTPUT, loss: str | None = None,
+                 dtype: DTypeLike = np.float32,
                  seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
                  l2: float = 0.0, init: str = "auto") -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
@@ -86,8 +97,8 @@ class FastMLP:
             loss = LOSS_OF_OUTPUT.get(out_name, "squared_error")
         if not isinstance(loss, str) or loss not in LOSSES:
             raise ParameterError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-        if out_name == "softmax" and sizes[-1] < 2:
-            raise ParameterError("layer_sizes: a softmax output needs at least 2 units")
+        if LOSS_OF_OUTPUT.get(out_name) == "cross_entropy" and sizes[-1] < 2:
+            raise ParameterError(f"layer_sizes: a {out_name} output needs at least 2 units")
         if not isinstance(init, str) or init not in INITS:
             raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, got {init!r}")
         self.dtype = check_dtype(dtype)
@@ -137,10 +148,12 @@ class FastMLP:
             fan_in, fan_out = W.shape
             if self.init == "sklearn":
                 if not isinstance(self.activation, list):
-                    name = parse_activation(self.activation)[0]
+                    factor = ACTIVATION_TABLE[parse_activation(self.activation)[0]].sklearn_init_factor
+                elif n_hidden:
+                    factor = ACTIVATION_TABLE[acts[min(l, n_hidden - 1)]].sklearn_init_factor
                 else:
-                    name = acts[min(l, n_hidden - 1)] if n_hidden else "identity"
-                bound = np.sqrt((2.0 if name == "logistic" else 6.0) / (fan_in + fan_out))
+                    factor = 6.0
+                bound = np.sqrt(factor / (fan_in + fan_out))
                 W[...] = self._rng.uniform(-bound, bound, W.shape)
                 b[...] = self._rng.uniform(-bound, bound, fan_out)
             else:

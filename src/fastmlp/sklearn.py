@@ -55,6 +55,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 from . import _training
 from ._netspec import parse_activation
+from ._registry import DEFAULT_HIDDEN, OUTPUT_OF_LOSS, REGRESSION_OUTPUT
 from ._training import EarlyStopping
 from .backend import get_backend
 from .model import FastMLP
@@ -587,7 +588,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
 
     _classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+    def __init__(self, hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
@@ -628,9 +629,8 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         return tags
 
     def _output_and_loss(self):
-        if self._label_binarizer.y_type_ == "multiclass":
-            return "softmax", "cross_entropy"
-        return "logistic", "binary_cross_entropy"
+        loss = "cross_entropy" if self._label_binarizer.y_type_ == "multiclass" else "binary_cross_entropy"
+        return OUTPUT_OF_LOSS[loss], loss
 
     def _prepare_targets(self, y, incremental, first_pass, classes):
         """Binarize y as scikit-learn does; returns (Y as a (n, n_outputs) 0/1 float matrix, the labels
@@ -756,12 +756,12 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
     ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``.
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
-                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, dtype=None, backend="auto"):
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto"):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -817,7 +817,9 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
         super()._check_params()
 
     def _output_and_loss(self):
-        return ("exp", "poisson") if self.loss == "poisson" else ("identity", "squared_error")
+        if self.loss == "poisson":
+            return OUTPUT_OF_LOSS["poisson"], "poisson"
+        return REGRESSION_OUTPUT, "squared_error"
 
     def _model_targets(self, Y):
         return np.ascontiguousarray(Y, dtype=self._model.dtype if "_model" in self.__dict__ else np.float64)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path, replace_durably
+from .._registry import DEFAULT_OUTPUT, REGRESSION_OUTPUT
 from ..backend import get_backend
 from .data import apply_scaling, fit_scaling, get_data, scaling_from_metadata, write_predictions
 from .errors import EXIT_OK, CLIError, one_line
@@ -105,40 +106,41 @@ def _is_label_like(y: np.ndarray) -> bool:
 
 def _head(y: np.ndarray, output: str, loss: str | None) -> tuple[str, int]:
     """(output, d_out) for the targets: softmax over the classes for labels, identity for numbers."""
-    from .._registry import canonical_activation
+    from .._registry import OUTPUT_OF_LOSS, REGRESSION_OUTPUT, canonical_activation
+    softmax, sigmoid = OUTPUT_OF_LOSS["cross_entropy"], OUTPUT_OF_LOSS["binary_cross_entropy"]
     labels = _is_label_like(y)
     if output == "auto":
         if y.ndim == 2:
             binary = y.dtype.kind in "biu" and np.isin(y, (0, 1)).all()
-            output = "sigmoid" if binary else "identity"
+            output = sigmoid if binary else REGRESSION_OUTPUT
         elif labels and loss in (None, "cross_entropy"):
-            output = "softmax"
+            output = softmax
         elif labels and loss == "binary_cross_entropy":
-            output = "sigmoid"
+            output = sigmoid
         else:
-            output = "identity"
-    if output == "softmax":
-        if y.ndim != 1:
-            raise CLIError(f"--output softmax: needs one label per sample, got targets of shape {y.shape}")
-        n_cls = len(np.unique(y))
-        if n_cls < 2:
-            raise CLIError(f"y: found only one class ({np.unique(y)[0]}); classification needs at least 2")
-        return output, n_cls
+            output = REGRESSION_OUTPUT
     try:
         name = canonical_activation(output)
     except (TypeError, ValueError) as exc:
         raise CLIError(f"--output: {str(exc).replace('activation: ', '')}") from None
+    if name == softmax:
+        if y.ndim != 1:
+            raise CLIError(f"--output {output}: needs one label per sample, got targets of shape {y.shape}")
+        n_cls = len(np.unique(y))
+        if n_cls < 2:
+            raise CLIError(f"y: found only one class ({np.unique(y)[0]}); classification needs at least 2")
+        return output, n_cls
     if y.dtype.kind in "USO":
-        if name == "logistic" and y.ndim == 1 and loss in (None, "binary_cross_entropy"):
+        if name == sigmoid and y.ndim == 1 and loss in (None, "binary_cross_entropy"):
             n_cls = len(np.unique(y))
             if n_cls != 2:
-                raise CLIError(f"--output sigmoid: needs exactly 2 classes, found {n_cls}; use softmax")
+                raise CLIError(f"--output {output}: needs exactly 2 classes, found {n_cls}; use {softmax}")
             return output, 1
-        raise CLIError(f"--output {output}: needs numeric targets, found text labels; use softmax")
-    if name == "logistic" and y.ndim == 1 and loss in (None, "binary_cross_entropy"):
+        raise CLIError(f"--output {output}: needs numeric targets, found text labels; use {softmax}")
+    if name == sigmoid and y.ndim == 1 and loss in (None, "binary_cross_entropy"):
         n_cls = len(np.unique(y))
         if n_cls > 2:
-            raise CLIError(f"--output sigmoid: needs exactly 2 classes, found {n_cls}; use softmax")
+            raise CLIError(f"--output {output}: needs exactly 2 classes, found {n_cls}; use {softmax}")
     return output, 1 if y.ndim == 1 else y.shape[1]
 
 
@@ -444,7 +446,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 # demo
 # ----------------------------------------------------------------------------------------------------
 # dataset -> (generator options, hidden sizes, activation, optimizer, lr, epochs)
-DEMOS: dict[str, tuple[dict[str, Any], list[int], str, str, float, int]] = {
+DEMOS: dict[str, tuple[dict[str, Any], list[int], str, str, float, int]] = {  # activation names as data
     "two_spirals": (dict(n_samples=2000, turns=2.0, noise=0.02), [64, 64], "relu", "adam", 0.003, 40),
     "moons": (dict(n_samples=1000, noise=0.2), [32, 32], "relu", "adam", 0.01, 30),
     "xor": (dict(n_samples=800, noise=0.15), [8], "tanh", "adam", 0.02, 30),
@@ -469,7 +471,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     n_val = len(y) // 5
     va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     n_cls = len(np.unique(y))
-    model = FastMLP([X.shape[1], *hidden, n_cls], activation=act, output="softmax", dtype=np.float32,
+    model = FastMLP([X.shape[1], *hidden, n_cls], activation=act, output=DEFAULT_OUTPUT, dtype=np.float32,
                     seed=args.seed, backend=args.backend)
     print(f"fastmlp demo: the {args.dataset} dataset ({len(y)} points, {n_cls} classes; "
           f"{len(tr)} for training, {len(va)} held out for validation)")
@@ -525,11 +527,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..backend import cython_available
     from ..model import FastMLP
     sizes, dtype = args.layers, np.dtype(args.dtype).type
-    output = "softmax" if sizes[-1] >= 2 else "identity"
+    output = DEFAULT_OUTPUT if sizes[-1] >= 2 else REGRESSION_OUTPUT
     rng = np.random.default_rng(0)
     Xb = rng.standard_normal((args.batch_size, sizes[0])).astype(dtype)
     Xp = rng.standard_normal((args.rows, sizes[0])).astype(dtype)
-    if output == "softmax":
+    if output == DEFAULT_OUTPUT:
         yb = rng.integers(0, sizes[-1], args.batch_size).astype(np.intp)
     else:
         yb = rng.standard_normal((args.batch_size, 1)).astype(dtype)

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .._registry import DEFAULT_HIDDEN
 from .commands import DEMOS, TASKS, cmd_bench, cmd_demo, cmd_plot, cmd_predict, cmd_train
 from .data import SCALINGS, is_number
 from .errors import EXIT_USAGE, one_line
@@ -292,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("network")
     g.add_argument("--hidden", type=_hidden, default="32,32", metavar="SIZES",
                    help="hidden layer sizes, comma-separated ('none' for no hidden layer)")
-    g.add_argument("--activation", type=_activation, default="relu", metavar="NAME[:PARAM]",
+    g.add_argument("--activation", type=_activation, default=DEFAULT_HIDDEN, metavar="NAME[:PARAM]",
                    help=_activation_help())
     g.add_argument("--output", default="auto", metavar="NAME", help=_output_help())
     g.add_argument("--loss", choices=list(LOSSES), help="override the loss the output implies")
@@ -405,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "data, and their ratio (numpy time / cython time).", **kw)
     p.add_argument("--layers", type=_layers, default="784,256,10", metavar="SIZES",
                    help="all layer sizes, input to output")
-    p.add_argument("--activation", type=_activation, default="relu", metavar="NAME[:PARAM]",
+    p.add_argument("--activation", type=_activation, default=DEFAULT_HIDDEN, metavar="NAME[:PARAM]",
                    help="hidden activation")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="update rule of the step")
     p.add_argument("--batch-size", type=_rule("batch_size"), default=64, help="rows per training step")
