@@ -312,3 +312,55 @@ def test_training_warnings_are_quiet_by_default():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FastMLP([4, 3], seed=0).fit(X, y, epochs=2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Never an answer from broken weights; threads
+# ---------------------------------------------------------------------------------------------------------
+
+def test_predict_refuses_non_finite_outputs():
+    X, y = _blobs(n=40, dtype=np.float32)
+    m = FastMLP([4, 5, 3], seed=0).fit(X, y, epochs=1)
+    m.weights[0][0, 0] = np.nan  # a view: edited in place, past every check
+    for call in (m.predict, m.predict_proba, m.forward):
+        with pytest.raises(FloatingPointError, match="parameters are not finite"):
+            call(X)
+    m.weights[0][0, 0] = 3e38
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="output is not finite"):
+        m.predict(X * 1e3)
+
+
+def test_threads_get_their_own_gradients_and_training_serialises():
+    import threading
+    X, y = _blobs(n=64)
+    m = FastMLP([4, 16, 3], dtype=np.float64, seed=0)
+    m.fit(X, y, epochs=1)
+    batches = [(X[i::4], y[i::4]) for i in range(4)]
+    expected = [m.gradient_vector(Xb, yb)[1] for Xb, yb in batches]
+    errors, wrong = [], []
+
+    def grads(k):
+        for _ in range(50):
+            g = m.gradient_vector(*batches[k])[1]
+            if not np.array_equal(g, expected[k]):
+                wrong.append(k)
+
+    def train():
+        try:
+            for _ in range(30):
+                m.partial_fit(X, y, lr=0.01)
+        except Exception as exc:  # noqa: BLE001 - any error is a failure of the guarantee
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grads, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    trainers = [threading.Thread(target=train) for _ in range(2)]
+    for t in trainers:
+        t.start()
+    for t in trainers:
+        t.join()
+    assert errors == [] and m.n_epochs == 1 + 60 and len(m.loss_curve) == 61

@@ -388,8 +388,23 @@ class FastMLP:
         return check_array(X, name, self.dtype, n_features=self.spec.sizes[0])
 
     def forward(self, X: ArrayLike) -> np.ndarray:
-        """The network's output for X: softmax probabilities, sigmoid outputs, or the output activation."""
-        return self._infer(self._check_X(X))
+        """The network's output for X: softmax probabilities, sigmoid outputs, or the output activation.
+
+        Never an answer from broken weights: non-finite outputs raise ``FloatingPointError`` (saying
+        whether the parameters themselves are not finite, or the output overflowed)."""
+        out = self._infer(self._check_X(X))
+        if not self._backend.all_finite(out):
+            raise FloatingPointError(self._non_finite_output(out))
+        return out
+
+    def _non_finite_output(self, out: np.ndarray) -> str:
+        rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        where = f"{len(rows)} of {out.shape[0]} rows (first: {rows[:5].tolist()})"
+        if not self._backend.all_finite(self._theta):
+            return (f"the model's parameters are not finite (NaN or infinity), so its outputs for {where} "
+                    "are not either; load or refit a healthy model")
+        return (f"the network's output is not finite for {where}: the weights or the inputs are so large "
+                "that it overflows (a diverged fit? lower lr, or scale the inputs)")
 
     def transform(self, X, layer: int = -1) -> np.ndarray:
         """The activations of hidden layer ``layer`` (0 is the first hidden layer, -1 the last) for X,
