@@ -414,14 +414,7 @@ def sigmoid_cross_entropy(Z, Y, delta=None, sample_weight=None, *, backend=None)
     """Binary cross-entropy from the logits ``Z (n, m)`` against 0/1 targets ``Y`` (multilabel when
     m > 1), summed over outputs: ``L_i = Σ_j max(z,0) − z·y + log(1 + exp(−|z|))``, ``δ = sigmoid(Z) − Y``.
     Returns ``(mean_i L_i, delta)``."""
-    if delta is None:
-        delta = _like(Z, "Z")
-    else:
-        _overlap_unless_same(delta, "delta", "Z", Z)
-        _overlap(delta, "delta", Y=Y)
-    _weights(sample_weight)
-    loss = get_backend(backend).sigmoid_cross_entropy(Z, Y, delta, sample_weight)
-    return loss, delta
+    return _loss_from_logits("sigmoid_cross_entropy", Z, Y, delta, sample_weight, backend)
 
 
 def squared_error(Yhat, Y, delta=None, sample_weight=None, *, backend=None):
@@ -443,13 +436,19 @@ def poisson_loss(Z, Y, delta=None, sample_weight=None, *, backend=None):
     exponential output, against counts ``Y >= 0``, summed over outputs:
     ``L_i = Σ_j μ − y·z + y·log y − y`` (``y·log y = 0`` at ``y = 0``), ``δ = μ − Y`` (scaled by
     ``sample_weight[i]`` when given). ``delta`` may be ``Z``. Returns ``(mean_i L_i, delta)``."""
+    return _loss_from_logits("poisson_loss", Z, Y, delta, sample_weight, backend)
+
+
+def _loss_from_logits(kernel, Z, Y, delta, sample_weight, backend):
+    """The shared body of the losses taken from the output pre-activation Z against float targets Y:
+    ``delta`` (new, or Z itself, never overlapping Y), the weights checked, then the backend's kernel."""
     if delta is None:
         delta = _like(Z, "Z")
     else:
         _overlap_unless_same(delta, "delta", "Z", Z)
         _overlap(delta, "delta", Y=Y)
     _weights(sample_weight)
-    loss = get_backend(backend).poisson_loss(Z, Y, delta, sample_weight)
+    loss = getattr(get_backend(backend), kernel)(Z, Y, delta, sample_weight)
     return loss, delta
 
 
