@@ -329,6 +329,22 @@ def test_gemm_all_transposes(cy, npb, dtype, rng, ta, tb, m, n, k):
     assert np.isfinite(got0).all()
 
 
+@pytest.mark.parametrize("ta", [False, True])
+def test_single_column_small_product_equals_the_general_loop_bitwise(cy, dtype, rng, ta):
+    """A small product with one output column (a single-output layer) accumulates in a register: the
+    same operations in the same order as the general loop, so it equals column 0 of the two-column
+    product bit for bit (both below the BLAS threshold)."""
+    for m, k in [(1, 1), (5, 7), (32, 64), (33, 60), (64, 1)]:
+        A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+        B2 = rng.standard_normal((k, 2)).astype(dtype)
+        C0 = rng.standard_normal((m, 2)).astype(dtype)
+        for alpha, beta in ((1.0, 0.0), (0.3, 0.7), (-0.5, 1.0)):
+            two = cy.gemm(A, B2, C0.copy(), alpha, beta, ta, False)
+            one = cy.gemm(A, np.ascontiguousarray(B2[:, :1]), np.ascontiguousarray(C0[:, :1]), alpha, beta,
+                          ta, False)
+            np.testing.assert_array_equal(one[:, 0], two[:, 0])
+
+
 class TestBoundaryValidation:
     """The Cython kernels compile bounds checks out, so they must refuse bad buffers up front."""
 

@@ -46,7 +46,20 @@ cdef void _gemm_small(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py
         elif beta != 1:
             for j in range(n):
                 c[j] = beta * c[j]
-    if not trans_b:
+    if not trans_b and n == 1:
+        # One output column (a single-output layer): the loop below with c[0] held in a register, the
+        # same operations in the same order; there each step's c[0] would go through memory (a
+        # store-to-load chain, several times slower and sensitive to code alignment).
+        for i in range(m):
+            s = C[i * ldc]
+            if trans_a:
+                for p in range(k):
+                    s = s + (alpha * A[p * lda + i]) * B[p * ldb]
+            else:
+                for p in range(k):
+                    s = s + (alpha * A[i * lda + p]) * B[p * ldb]
+            C[i * ldc] = s
+    elif not trans_b:
         for i in range(m):
             c = C + i * ldc
             for p in range(k):
