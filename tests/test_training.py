@@ -364,3 +364,40 @@ def test_threads_get_their_own_gradients_and_training_serialises():
     for t in trainers:
         t.join()
     assert errors == [] and m.n_epochs == 1 + 60 and len(m.loss_curve) == 61
+
+
+def test_an_interrupted_fit_stops_at_a_completed_epoch():
+    X, y = _blobs(n=64)
+    m = FastMLP([4, 8, 3], dtype=np.float64, seed=0)
+    snapshots = {}
+
+    def interrupt(model, info):
+        snapshots[info["epoch"]] = model.get_params_vector()
+        if info["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(X, y, epochs=10, callback=interrupt)
+    assert m.n_epochs == len(m.loss_curve) == 3
+    np.testing.assert_array_equal(m.get_params_vector(), snapshots[3])
+    m.fit(X, y, epochs=1)  # and it trains on from there
+    assert m.n_epochs == 4
+
+
+def test_a_failed_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    X, y = _blobs(n=40)
+    m = FastMLP([4, 5, 3], seed=0).fit(X, y, epochs=1)
+    path = tmp_path / "model.npz"
+    m.save(path)
+    before = path.read_bytes()
+    m.fit(X, y, epochs=1)
+
+    def disk_full(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a model")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        m.save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+    monkeypatch.undo()
+    FastMLP.load(path)  # still loads
