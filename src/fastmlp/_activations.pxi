@@ -166,9 +166,9 @@ cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_s
         s = 0
         for j in range(m):
             s = s + _expneg(Z[i * m + j] - mx)
-        s = _log(s) + mx
-        for j in range(m):
-            out[i * m + j] = Z[i * m + j] - s
+        s = _log(s)
+        for j in range(m):  # (z − max) − log Σ: the small log-probabilities of large logits survive
+            out[i * m + j] = (Z[i * m + j] - mx) - s
 
 
 # ---- Python entry points ----------------------------------------------------------------------------

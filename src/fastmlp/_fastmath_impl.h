@@ -17,7 +17,10 @@ static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
     p = p * r + 4.1665795894E-2f;
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
-    int32_t bits = ((int32_t)fx + 127) << 23;
+    /* NaN input: no float->int conversion (undefined behaviour); r already carries the NaN. The shift is
+     * done on an unsigned value (x <= 0 here: fx in [-126, 0], the exponent field in [1, 127]). */
+    float fn = fx == fx ? fx : 0.0f;
+    uint32_t bits = (uint32_t)((int32_t)fn + 127) << 23;
     memcpy(scale, &bits, sizeof *scale);
     return p * (r * r) + r;
 }
@@ -36,7 +39,8 @@ static inline double FM_NAME(fm_exp_parts)(double x, double *scale)
                 + 9.99999999999999999910E-1) * r;
     double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
                 + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
-    int64_t bits = ((int64_t)(int32_t)fx + 1023) << 52;
+    double fn = fx == fx ? fx : 0.0; /* as above: no conversion of a NaN, an unsigned shift */
+    uint64_t bits = (uint64_t)((int64_t)(int32_t)fn + 1023) << 52;
     memcpy(scale, &bits, sizeof *scale);
     return 2.0 * (p / (q - p));
 }
