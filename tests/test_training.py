@@ -70,7 +70,7 @@ def test_class_weight_is_the_equivalent_sample_weight(backend):
     b.fit(X, labels, sample_weight=np.where(labels == "b", 3.0, 1.0), **kw)
     np.testing.assert_array_equal(a.get_params_vector(), b.get_params_vector())
     # "balanced": n / (n_classes · n_c), scikit-learn's formula
-    from sklearn.utils.class_weight import compute_class_weight
+    compute_class_weight = pytest.importorskip("sklearn.utils.class_weight").compute_class_weight
     c = FastMLP([4, 5, 3], dtype=np.float64, seed=0, backend=backend).fit(X, labels, class_weight="balanced",
                                                                           **kw)
     w = compute_class_weight("balanced", classes=np.unique(labels), y=labels)
