@@ -597,7 +597,7 @@ class FastMLP:
         if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ParameterError(f"optimizer: unknown optimizer {optimizer!r}; choose one of "
                                  f"{', '.join(OPTIMIZERS)} or lbfgs")
-        return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr if lr is not None else None,
+        return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr,
                          l2=self.l2 if l2 is None else l2, momentum=momentum, beta1=beta1, beta2=beta2,
                          eps=eps)
 
