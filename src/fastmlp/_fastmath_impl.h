@@ -7,8 +7,8 @@
 static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
 {
     float xc = x < FM_LOG_FLT_MIN ? FM_LOG_FLT_MIN : x;
-    float fx = xc * 1.44269504088896341f + 12582912.0f; /* round to nearest via 1.5 * 2^23 */
-    fx -= 12582912.0f;
+    float t = xc * 1.44269504088896341f + 12582912.0f; /* round to nearest via 1.5 * 2^23 */
+    float fx = t - 12582912.0f;
     float r = xc - fx * 0.693359375f;
     r = r - fx * -2.12194440e-4f;
     float p = 1.9875691500E-4f;
@@ -17,10 +17,11 @@ static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
     p = p * r + 4.1665795894E-2f;
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
-    /* NaN input: no float->int conversion (undefined behaviour); r already carries the NaN. The shift is
-     * done on an unsigned value (x <= 0 here: fx in [-126, 0], the exponent field in [1, 127]). */
-    float fn = fx == fx ? fx : 0.0f;
-    uint32_t bits = (uint32_t)((int32_t)fn + 127) << 23;
+    /* n = fx sits in the low bits of t = 1.5·2^23 + n: read it there, in unsigned arithmetic. No float->int
+     * conversion (undefined for a NaN input, whose r carries the NaN anyway) and no signed shift. */
+    uint32_t tbits;
+    memcpy(&tbits, &t, sizeof tbits);
+    uint32_t bits = (tbits - 0x4B400000u + 127u) << 23;
     memcpy(scale, &bits, sizeof *scale);
     return p * (r * r) + r;
 }
@@ -30,8 +31,8 @@ static inline float FM_NAME(fm_exp_partsf)(float x, float *scale)
 static inline double FM_NAME(fm_exp_parts)(double x, double *scale)
 {
     double xc = x < FM_LOG_DBL_MIN ? FM_LOG_DBL_MIN : x;
-    double fx = xc * 1.4426950408889634073599 + 6755399441055744.0; /* 1.5 * 2^52 */
-    fx -= 6755399441055744.0;
+    double t = xc * 1.4426950408889634073599 + 6755399441055744.0; /* 1.5 * 2^52 */
+    double fx = t - 6755399441055744.0;
     double r = xc - fx * 6.93145751953125E-1;
     r = r - fx * 1.42860682030941723212E-6;
     double rr = r * r;
@@ -39,8 +40,9 @@ static inline double FM_NAME(fm_exp_parts)(double x, double *scale)
                 + 9.99999999999999999910E-1) * r;
     double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr
                 + 2.27265548208155028766E-1) * rr + 2.00000000000000000009E0;
-    double fn = fx == fx ? fx : 0.0; /* as above: no conversion of a NaN, an unsigned shift */
-    uint64_t bits = (uint64_t)((int64_t)(int32_t)fn + 1023) << 52;
+    uint64_t tbits; /* as above: n read from the low bits of t = 1.5·2^52 + n, unsigned */
+    memcpy(&tbits, &t, sizeof tbits);
+    uint64_t bits = (tbits - 0x4338000000000000u + 1023u) << 52;
     memcpy(scale, &bits, sizeof *scale);
     return 2.0 * (p / (q - p));
 }
