@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .progress import epoch_progress
+from .validation import ParameterError, check_param
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import FastMLP
@@ -68,7 +69,6 @@ class InvScaling(Schedule):
     name = "invscaling"
 
     def __init__(self, power_t: float = 0.5):
-        from .validation import check_param
         self.power_t = check_param("power_t", power_t)
 
     def after_epoch(self, opt: Any, samples_seen: int) -> None:
@@ -85,7 +85,6 @@ class Adaptive(Schedule):
     name = "adaptive"
 
     def __init__(self, factor: float = 5.0, min_lr: float = 1e-6):
-        from .validation import check_param
         self.factor = check_param("factor", factor)
         self.min_lr = check_param("min_lr", min_lr)
 
@@ -107,7 +106,6 @@ def make_schedule(schedule: str | Schedule, power_t: float = 0.5) -> Schedule:
     if isinstance(schedule, Schedule):
         return schedule
     if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        from .validation import ParameterError
         raise ParameterError(f"schedule: expected one of {', '.join(map(repr, SCHEDULES))} or a "
                              f"fastmlp Schedule, got {schedule!r}")
     if schedule == "invscaling":
@@ -144,7 +142,6 @@ class EarlyStopping:
     best_theta: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from .validation import ParameterError, check_param
         if self.monitor not in MONITORS:
             raise ParameterError(f"monitor: expected one of {', '.join(map(repr, MONITORS))}, "
                                  f"got {self.monitor!r}")
@@ -380,7 +377,6 @@ def class_sample_weights(class_weight: str | dict | None, labels: np.ndarray, cl
     classes present in ``labels``) or a dict {label: weight} (labels not in it weigh 1).
 
     ``labels``: the rows' original labels (1-D); ``classes``: the model's sorted classes."""
-    from .validation import ParameterError
     if class_weight is None:
         return None
     if isinstance(class_weight, str) and class_weight == "balanced":

@@ -43,6 +43,7 @@ from .validation import (
 )
 
 INITS = ("auto", "sklearn")
+_MODEL_CLASSES = object()  # _encode's default: map labels with the model's own classes_
 ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
 
@@ -317,10 +318,13 @@ class FastMLP:
     def is_classifier(self) -> bool:
         return LOSS_TABLE[self.spec.loss].classifier
 
-    def _encode(self, y, n, fitting=False, classes=None):
+    def _encode(self, y, n, fitting=False, classes=None, known=_MODEL_CLASSES):
         """(Y, classes_, y_1d): the targets in the kernels' form (intp labels for softmax, else a float
-        (n, d_out) matrix), the class labels they were mapped with and whether y was 1-D. Pure: the model
-        is changed only once the whole call has been checked (see ``_commit_targets``)."""
+        (n, d_out) matrix), the class labels they were mapped with and whether y was 1-D. ``known``: the
+        classes to map with (default: the model's ``classes_``). Pure: the model is changed only once the
+        whole call has been checked (see ``_commit_targets``)."""
+        if known is _MODEL_CLASSES:
+            known = self.classes_
         y = check_targets(y, n)
         d_out = self.spec.sizes[-1]
         loss = self.spec.loss
@@ -337,21 +341,21 @@ class FastMLP:
                 raise ValueError("y: contains NaN or infinity")
             if loss == "poisson" and (Y < 0).any():
                 raise ValueError("y: Poisson targets must be >= 0 (counts or rates); some are negative")
-            return Y, self.classes_, y_1d if fitting else self._y_1d
+            return Y, known, y_1d if fitting else self._y_1d
         if loss == "binary_cross_entropy" and d_out > 1:
             if y.ndim != 2 or y.shape[1] != d_out:
                 raise ValueError(f"y: a multilabel sigmoid output needs a 0/1 matrix (n, {d_out}), "
                                  f"got shape {y.shape}")
             if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
                 raise ValueError("y: multilabel targets must be 0 or 1")
-            cls = np.arange(d_out) if self.classes_ is None else self.classes_
+            cls = np.arange(d_out) if known is None else known
             return np.ascontiguousarray(y, dtype=self.dtype), cls, self._y_1d
         if y.ndim == 2:
             if y.shape[1] != 1:
                 raise ValueError(f"y: expected a 1-D array of labels, got shape {y.shape}")
             y = y.ravel()
         n_classes = d_out if loss == "cross_entropy" else 2
-        cls = self.classes_
+        cls = known
         if cls is None:
             if not fitting:
                 raise ValueError("y: the model has no classes yet; fit it first")
@@ -566,12 +570,7 @@ class FastMLP:
             known = self._infer_classes(np.asarray(classes)[:0], self._n_label_classes(), classes)
         else:
             known = self.classes_
-        saved = self.classes_
-        self.classes_ = known
-        try:
-            Y, cls, y_1d = self._encode(y, n, fitting=True)
-        finally:
-            self.classes_ = saved
+        Y, cls, y_1d = self._encode(y, n, fitting=True, known=known)
         sw = self._sample_weights(sample_weight, class_weight, y, n, cls)
         probe = self._make_optimizer(optimizer, lr, optimizer_kwargs.get("momentum", 0.9),
                                      optimizer_kwargs.get("beta1", 0.9), optimizer_kwargs.get("beta2", 0.999),
@@ -616,14 +615,10 @@ class FastMLP:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ParameterError("validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight)")
         Xv = self._check_X(validation_data[0], "validation_data[0]")
-        saved = self.classes_
-        self.classes_ = classes
         try:
-            Yv, _, _ = self._encode(validation_data[1], Xv.shape[0])
+            Yv, _, _ = self._encode(validation_data[1], Xv.shape[0], known=classes)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"validation_data: {exc}") from None
-        finally:
-            self.classes_ = saved
         swv = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             swv = check_sample_weight(validation_data[2], Xv.shape[0], self.dtype)
