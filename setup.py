@@ -30,9 +30,9 @@ extensions = [
         ["src/fastmlp/_kernels.pyx"],
         # a change to the C headers (_codes.h: the registry's codes) or an included .pxi rebuilds it
         depends=[f"src/fastmlp/{name}" for name in (
-            "_fastmath.h", "_fastmath_impl.h", "_prefetch.h", "_codes.h", "_kernels.pxd",
+            "_fastmath.h", "_fastmath_impl.h", "_prefetch.h", "_rowops.h", "_codes.h", "_kernels.pxd",
             "_scalar.pxi", "_blas.pxi", "_checks.pxi", "_activations.pxi", "_dense.pxi", "_losses.pxi",
-            "_optimizers.pxi", "_network.pxi", "_capi.pxi")],
+            "_optimizers.pxi", "_network.pxi", "_lane.pxi", "_capi.pxi")],
         include_dirs=[np.get_include(), "src/fastmlp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=extra_compile_args,

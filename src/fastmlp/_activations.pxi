@@ -5,10 +5,22 @@
 
 cdef void _softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """out[i] = exp(Z[i] − max Z[i]) / Σ_j exp(Z[i, j] − max Z[i]); out may be Z. Rows of no columns:
-    nothing to do (and no max to read)."""
+    nothing to do (and no max to read). Narrow rows (a few classes) take three passes over the block --
+    shift by the row max, one vectorised exp over all n·m elements, normalise -- instead of one short
+    exp call per row."""
     cdef Py_ssize_t i, j
     cdef floating mx, s
     if m == 0:
+        return
+    if m < SOFTMAX_NARROW:
+        if floating is float:
+            fm_rows_shift_f32(Z, out, n, m)
+            fm_exp_shift_f32_best(out, out, n * m, 0)
+            fm_rows_normalise_f32(out, n, m)
+        else:
+            fm_rows_shift_f64(Z, out, n, m)
+            fm_exp_shift_f64_best(out, out, n * m, 0)
+            fm_rows_normalise_f64(out, n, m)
         return
     for i in range(n):
         mx = Z[i * m]

@@ -17,9 +17,21 @@ cdef void _prelu_grad(const floating* G, const floating* Z, floating* out, Py_ss
 
 
 cdef void _bias_fill(floating* out, const floating* b, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        memcpy(out + i * m, b, m * sizeof(floating))
+    """Every row of out (n, m) := b. Narrow rows are filled by doubling (rows [0, r) copied to [r, 2r)),
+    so a 4096-row block of 5 columns takes a dozen memcpy calls, not 4096."""
+    cdef Py_ssize_t i, done
+    if n == 0:
+        return
+    if m >= 64:
+        for i in range(n):
+            memcpy(out + i * m, b, m * sizeof(floating))
+        return
+    memcpy(out, b, m * sizeof(floating))
+    done = 1
+    while done < n:
+        i = done if 2 * done <= n else n - done
+        memcpy(out + done * m, out, i * m * sizeof(floating))
+        done += i
 
 
 cdef void _colsum(const floating* D, floating* out, Py_ssize_t n, Py_ssize_t m, floating alpha,

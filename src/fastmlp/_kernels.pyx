@@ -18,6 +18,7 @@ the kernels live in included files, one concern each (one module, one C file):
 * ``_losses.pxi``       the losses and their output error terms
 * ``_optimizers.pxi``   flat parameter updates (SGD, momentum/Nesterov, Adam)
 * ``_network.pxi``      ``Network``: forward, loss, gradient, train_step and train_epoch as nogil calls
+* ``_lane.pxi``         the public calls' fast lane: predict / partial_fit as one C call on exact input
 * ``_capi.pxi``         the Cython-level C API declared in ``_kernels.pxd``
 
 Activation, loss and optimizer codes are the ``FASTMLP_*`` enums of ``_codes.h``, generated from
@@ -42,6 +43,12 @@ from ._registry import ACTIVATION_TABLE, ACTIVATIONS
 
 cdef extern from "_prefetch.h" nogil:
     void fm_prefetch_range(const void* p, size_t nbytes)
+
+cdef extern from "_rowops.h" nogil:
+    void fm_rows_shift_f32(const float* Z, float* out, Py_ssize_t n, Py_ssize_t m)
+    void fm_rows_shift_f64(const double* Z, double* out, Py_ssize_t n, Py_ssize_t m)
+    void fm_rows_normalise_f32(float* out, Py_ssize_t n, Py_ssize_t m)
+    void fm_rows_normalise_f64(double* out, Py_ssize_t n, Py_ssize_t m)
 
 cdef extern from "_fastmath.h" nogil:
     float fm_expnegf(float x)
@@ -134,6 +141,8 @@ cdef enum:
 
 # Below this many multiply-adds a direct loop beats the fixed cost of a BLAS call.
 cdef Py_ssize_t SMALL_GEMM = 4096
+# Softmax rows narrower than this are exponentiated as one block (see _softmax_rows).
+cdef Py_ssize_t SOFTMAX_NARROW = 16
 cdef double SQRT1_2 = 0.7071067811865476
 cdef double INV_SQRT_2PI = 0.3989422804014327
 
@@ -184,5 +193,6 @@ include "_dense.pxi"
 include "_losses.pxi"
 include "_optimizers.pxi"
 include "_network.pxi"
+include "_lane.pxi"
 # The Cython-level API for other extensions (declared in _kernels.pxd).
 include "_capi.pxi"

@@ -227,14 +227,12 @@ def _epoch(net: Any, X, Y, sw, order: np.ndarray, batch_size: int, opt: Any, l2:
     return total / m
 
 
-def diverged(model: FastMLP, last_good: np.ndarray, what: str, opt: Any) -> FloatingPointError:
-    """Put back the parameters from before the failed pass, drop the optimizer state (its moments are no
-    longer finite either) and return the error to raise."""
-    np.copyto(model._theta, last_good)
-    model._optimizer = None
+def divergence_error(epoch: int, raw: float, params_finite: bool, opt: Any) -> FloatingPointError:
+    """The error of a pass (epoch ``epoch``) whose loss ``raw`` or whose new parameters are not finite."""
+    what = f"loss is {raw}" if not math.isfinite(raw) else "the parameters are not finite"
     l2 = f" or the L2 penalty (l2={opt.l2})" if opt.l2 else ""
-    return FloatingPointError(f"{what}; lower the learning rate (lr={opt.lr}){l2}. The weights from "
-                              "before that pass are kept.")
+    return FloatingPointError(f"lr: training diverged at epoch {epoch} ({what}); lower the learning rate "
+                              f"(lr={opt.lr}){l2}. The weights from before that pass are kept.")
 
 
 def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, order: np.ndarray,
@@ -253,15 +251,16 @@ def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
     in_epoch = False
     try:
         for _ in range(plan.epochs):
-            if plan.shuffle:
+            if plan.shuffle and plan.batch_size < order.shape[0]:  # one batch: its gradient is a sum
                 model._rng.shuffle(order)
             np.copyto(last_good, theta)
             in_epoch = True
             raw = _epoch(net, X, Y, sw, order, plan.batch_size, opt, plan.l2, plan.l2_per_batch)
-            if not math.isfinite(raw) or not all_finite(theta):
-                what = f"loss is {raw}" if not math.isfinite(raw) else "the parameters are not finite"
-                raise diverged(model, last_good, f"lr: training diverged at epoch {model.n_epochs + 1} "
-                                                 f"({what})", opt)
+            params_finite = all_finite(theta)
+            if not math.isfinite(raw) or not params_finite:
+                np.copyto(theta, last_good)  # the weights from before the pass; the optimizer state is spent
+                model._optimizer = None
+                raise divergence_error(model.n_epochs + 1, raw, params_finite, opt)
             loss = model._report_loss(raw)
             model.n_epochs += 1
             model.samples_seen += order.shape[0]

@@ -7,6 +7,7 @@ scikit-learn's ``coefs_``. All parameters live in one flat vector (see ``_netspe
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import warnings
@@ -46,6 +47,7 @@ INITS = ("auto", "sklearn")
 _MODEL_CLASSES = object()  # _encode's default: map labels with the model's own classes_
 ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
+_LANE_STATE = ("_lane", "_lane_key", "_lane_backup", "_lane_labels")  # rebuilt, never pickled
 
 
 class FastMLP:
@@ -121,6 +123,7 @@ class FastMLP:
         self._prefix_nets = {}
         self._lock = threading.RLock()
         self._optimizer = None
+        self._reset_lane()
         self.classes_ = None
         self._y_1d = True
         self.loss_curve = []
@@ -186,6 +189,7 @@ class FastMLP:
             self._backend, self._backend_name = module, name
             self._train_net = self._infer_net = None
             self._prefix_nets = {}
+            self._reset_lane()
 
     @property
     def optimizer(self) -> Optimizer | None:
@@ -277,6 +281,62 @@ class FastMLP:
             self._prefix_nets[k] = net
         return net
 
+    # ------------------------------------------------------------------------------------------------
+    # The fast lane: predict / predict_proba / partial_fit as one kernel call when the input is already
+    # exactly right (see _lane.pxi). It either does the whole call or changes nothing and the checked
+    # path below runs (and raises the precise error for a bad input), so the two give the same answers.
+    # ------------------------------------------------------------------------------------------------
+    def _reset_lane(self):
+        self._lane = bool(getattr(self._backend, "FAST_LANE", False))
+        self._lane_key = None       # (optimizer, lr, l2, the Optimizer) of the last qualifying partial_fit
+        self._lane_backup = None    # theta's copy before a lane step (put back if the step diverges)
+        self._lane_labels = None    # (classes_, table, offset) of _label_table
+
+    def _label_table(self):
+        """(table, offset) mapping integer labels to class indices in C (table None: the classes are
+        0..C-1), or None when classes_ are not integers in a span of at most 2**16."""
+        cls = self.classes_
+        cached = self._lane_labels
+        if cached is not None and cached[0] is cls:
+            return cached[1]
+        lane = None
+        if isinstance(cls, np.ndarray) and cls.ndim == 1 and cls.dtype.kind in "iu" and len(cls):
+            lo, hi = int(cls[0]), int(cls[-1])
+            if lo == 0 and hi == len(cls) - 1:
+                lane = (None, 0)
+            elif hi - lo < 1 << 16 and bool(np.all(cls[1:] > cls[:-1])):
+                table = np.full(hi - lo + 1, -1, dtype=np.intp)
+                table[cls.astype(np.int64) - lo] = np.arange(len(cls))
+                lane = (table, lo)
+        self._lane_labels = (cls, lane)
+        return lane
+
+    def _partial_fit_lane(self, X, y, batch_size):
+        """partial_fit's one-batch case in one kernel call; False when the lane does not apply."""
+        labels = (None, 0)
+        if LOSS_TABLE[self.spec.loss].classifier:
+            labels = self._label_table()
+            if labels is None:
+                return False
+        if self._lane_backup is None:
+            self._lane_backup = np.empty_like(self._theta)
+        opt = self._optimizer
+        with self._lock:
+            result = self._backend.step_fast(self._train_net, X, y, labels[0], labels[1], opt,
+                                             self._lane_backup, batch_size)
+        if result is None:
+            return False
+        if type(result) is tuple:  # diverged: the kernel has put the parameters back
+            self._optimizer = None
+            self._lane_key = None
+            raise _training.divergence_error(self.n_epochs + 1, result[0], result[1], opt)
+        loss = self._report_loss(result)
+        self.n_epochs += 1
+        self.samples_seen += X.shape[0]
+        self.loss_curve.append(loss)
+        self.last_fit = _training.FitSummary(1, "epochs", loss)
+        return True
+
     def _infer(self, X):
         """Network output for validated X. The workspace is shared, so concurrent callers (a thread pool
         serving one model; the kernels release the GIL) take turns on it."""
@@ -287,7 +347,7 @@ class FastMLP:
     def __getstate__(self):
         # Workspaces, the backend module and the lock are rebuilt on demand after unpickling.
         state = self.__dict__.copy()
-        for key in ("_train_net", "_infer_net", "_prefix_nets", "_backend", "_lock"):
+        for key in ("_train_net", "_infer_net", "_prefix_nets", "_backend", "_lock") + _LANE_STATE:
             state.pop(key, None)
         return state
 
@@ -310,6 +370,7 @@ class FastMLP:
         self._train_net = self._infer_net = None
         self._prefix_nets = {}
         self._lock = threading.RLock()
+        self._reset_lane()
 
     # ------------------------------------------------------------------------------------------------
     # Targets
@@ -558,7 +619,22 @@ class FastMLP:
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
         kept between calls while the optimizer and its settings stay the same. ``classes`` fixes the label
         set on the first call (needed when the first batch does not show every class). The other options
-        are those of ``fit``."""
+        are those of ``fit``.
+
+        With the defaults of the options after ``optimizer`` (and the same ``optimizer`` and ``lr`` as
+        the previous call), X an array of the model's dtype and width, y integer labels (classifiers) or
+        float targets of the model's dtype, and at most ``batch_size`` rows, the call is one kernel call
+        that checks X and y while reading them. A single batch is never shuffled (its gradient is a sum
+        over its rows)."""
+        if (self._lane_key is not None and not optimizer_kwargs and sample_weight is None
+                and class_weight is None and validation_data is None and callback is None
+                and early_stopping is None and l2_per_batch is False and (shuffle is True or shuffle is False)
+                and type(schedule) is str and schedule == "constant" and type(batch_size) is int
+                and batch_size > 0 and self._lane_key == (optimizer, lr, self.l2, self._optimizer)
+                and self._train_net is not None
+                and self._partial_fit_lane(X, y, batch_size)):
+            return self
+        self._lane_key = None
         batch_size = check_param("batch_size", batch_size)
         shuffle = check_bool("shuffle", shuffle)
         unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2"}
@@ -587,6 +663,10 @@ class FastMLP:
                                    early_stopping, val, callback, False)
         with self._lock:
             self.last_fit = _training.run_epochs(self, X, Y, sw, np.arange(n, dtype=np.intp), plan)
+        if (self._lane and not optimizer_kwargs and sample_weight is None and class_weight is None
+                and validation_data is None and callback is None and early_stopping is None
+                and not l2_per_batch and isinstance(sched, _training.Constant) and type(schedule) is str):
+            self._lane_key = (optimizer, lr, self.l2, self._optimizer)
         return self
 
     def _n_label_classes(self):
@@ -663,6 +743,11 @@ class FastMLP:
         if not self.is_classifier:
             raise AttributeError("predict_proba: only classification models (softmax or sigmoid output) "
                                  "have probabilities")
+        if self._lane and self._infer_net is not None and self.spec.loss == "cross_entropy":
+            with self._lock:
+                P = self._backend.predict_fast(self._infer_net, X, False)
+            if P is not None:
+                return P
         P = self.forward(X)
         if self.spec.loss == "binary_cross_entropy" and P.shape[1] == 1:
             return np.hstack([1 - P, P])
@@ -670,6 +755,18 @@ class FastMLP:
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels (classification) or the network's output (regression; 1-D for one output)."""
+        if self._lane and self._infer_net is not None:
+            if self.spec.loss == "cross_entropy":
+                with self._lock:
+                    idx = self._backend.predict_fast(self._infer_net, X, True)
+                if idx is not None:
+                    cls = self.classes_
+                    return idx if cls is None or self._label_table() == (None, 0) else cls[idx]
+            else:
+                with self._lock:
+                    P = self._backend.predict_fast(self._infer_net, X, False)
+                if P is not None:
+                    return self._decode(P)
         P = self.forward(X)
         return self._decode(P)
 
