@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import warnings
 
 import numpy as np
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_SRC = os.path.join(_HERE, "..", "src")
-# Benchmark this checkout (as benchmarks/compare_sklearn.py does), built in place.
-if (os.path.isdir(os.path.join(_SRC, "fastmlp"))
-        and os.path.abspath(_SRC) not in map(os.path.abspath, sys.path)):
-    sys.path.insert(0, os.path.abspath(_SRC))
-
-from fastmlp import FastMLP  # noqa: E402
-from fastmlp._netspec import Optimizer  # noqa: E402
+# The installed package is benchmarked (``pip install .``, or ``pip install -e .`` for this checkout);
+# conftest.py stops the run with one line when its compiled kernels cannot be imported.
+from fastmlp import FastMLP
+from fastmlp._netspec import Optimizer
 
 try:
     from fastmlp import _kernels
@@ -34,6 +28,18 @@ except ImportError as exc:  # not built
     _KERNELS_ERROR = str(exc)
 else:
     _KERNELS_ERROR = None
+
+
+def kernels_problem():
+    """None when fastmlp's compiled kernels import, else one line saying why not and what to do."""
+    if _kernels is not None:
+        return None
+    import fastmlp
+    return (f"fastmlp's compiled kernels (fastmlp._kernels) cannot be imported from "
+            f"{os.path.dirname(fastmlp.__file__)}: {_KERNELS_ERROR}. Install the package from the "
+            "repository root with `pip install .` (or `pip install -e .`), then run "
+            "`pytest benchmarks/ --benchmark-only` again; the benchmarks time the installed, compiled "
+            "fastmlp.")
 
 DTYPE = np.float32
 LR = 0.01
@@ -66,6 +72,10 @@ TRAIN_CASES = [("W1", 128), ("W1", 512), ("W2", 256), ("W3", 32), ("W4", 64)]   
 INFER_CASES = [("W1", 4096), ("W2", 4096), ("W4", 4096)]                        # (workload, rows)
 EPOCH_CASES = [("W1", 60000, 128), ("W3", 4000, 1)]                             # (workload, rows, batch)
 LATENCY_CASES = [("W1", 1)]                                                     # (workload, rows)
+# The public calls of issue 12, timed exactly as a user makes them: (workload, call, rows). partial_fit
+# is one SGD step on all rows (batch_size=len(X), lr=0.01); predict/predict_proba return labels/probabilities.
+API_CASES = [("W3", "partial_fit", 1), ("W3", "predict_proba", 4096), ("W4", "partial_fit", 64),
+             ("W4", "predict", 4096), ("W1", "partial_fit", 128), ("W1", "predict_proba", 4096)]
 
 
 def classifier(wl):
@@ -167,6 +177,22 @@ def make_fastmlp_epoch(wl, rows, batch, backend="cython"):
     return epoch
 
 
+def make_fastmlp_api(wl, call, rows, backend="cython"):
+    """The public call itself on a fitted model: ``partial_fit(X, y, batch_size=len(X), lr, "sgd")``,
+    ``predict_proba(X)`` or ``predict(X)`` (one untimed warm-up call first, as a user's second call)."""
+    m = fastmlp_model(wl, backend, fitted=True)
+    X, y = data(wl, rows, seed=3)
+    if not classifier(wl):
+        y = y[:, 0] if y.shape[1] == 1 else y
+    if call == "partial_fit":
+        def fn():
+            m.partial_fit(X, y, batch_size=rows, lr=LR, optimizer="sgd")
+    else:
+        fn = functools.partial(getattr(m, call), X)
+    fn()
+    return fn
+
+
 # ------------------------------------------------------------------------------------------------------
 # The GEMM floor: only the matrix products one step needs, on preallocated buffers
 # ------------------------------------------------------------------------------------------------------
@@ -227,6 +253,26 @@ def make_floor_epoch(wl, rows, batch):
             tail()
     full()
     return epoch
+
+
+class MatmulFloor:
+    """Issue 12's floor of a public call: the same products as ``GemmFloor``, as ``np.matmul`` into
+    preallocated outputs (what a user's own NumPy code could at best do)."""
+
+    def __init__(self, sizes, rows, train=True, seed=5):
+        g = GemmFloor(sizes, rows, train, seed)
+        self.calls = [(A.T if ta else A, B.T if tb else B, C) for A, B, C, ta, tb in g.calls]
+
+    def __call__(self):
+        mm = np.matmul
+        for A, B, C in self.calls:
+            mm(A, B, out=C)
+
+
+def make_floor_api(wl, call, rows):
+    f = MatmulFloor(WORKLOADS[wl][0], rows, train=call == "partial_fit")
+    f()
+    return f
 
 
 def make_gemm_call_overhead():
@@ -307,6 +353,34 @@ def make_torch_predict(wl, rows, threads):
     return predict
 
 
+def make_torch_api(wl, call, rows, threads):
+    """The same call in idiomatic PyTorch from NumPy arrays: an SGD step (from_numpy, zero_grad,
+    forward, loss, backward, step), or softmax probabilities / outputs back to NumPy."""
+    torch = _torch(threads)
+    model, loss_fn = torch_model(torch, wl)
+    X, y = data(wl, rows, seed=3)
+    X = np.array(X)
+    if call == "partial_fit":
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        yt = _torch_targets(torch, wl, y)
+
+        def fn():
+            opt.zero_grad()
+            loss = loss_fn(model(torch.from_numpy(X)), yt)
+            loss.backward()
+            opt.step()
+    else:
+        model.eval()
+        proba = call == "predict_proba"
+
+        def fn():
+            with torch.inference_mode():
+                out = model(torch.from_numpy(X))
+                return (torch.softmax(out, 1) if proba else out[:, 0]).numpy()
+    fn()
+    return fn
+
+
 def make_torch_epoch(wl, rows, batch, threads):
     """An idiomatic loop: index shuffling with randperm (no DataLoader), nn.Sequential, optim.SGD."""
     torch = _torch(threads)
@@ -380,6 +454,19 @@ def make_sklearn_predict(wl, rows):
         model.predict(X)
     predict()
     return predict
+
+
+def make_sklearn_api(wl, call, rows):
+    """MLPClassifier/MLPRegressor: partial_fit on all rows (one SGD step), predict_proba, predict."""
+    model = sklearn_model(wl, rows)
+    X, y = data(wl, rows, seed=3)
+    y = _y_for_sklearn(wl, y)
+    fn = functools.partial(model.partial_fit, X, y) if call == "partial_fit" else \
+        functools.partial(getattr(model, call), X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fn()
+    return fn
 
 
 def make_sklearn_epoch(wl, rows, batch):
@@ -462,6 +549,15 @@ def make(kind, column, case, threads):
         if column == "torch":
             return make_torch_predict(wl, rows, threads)
         return make_sklearn_predict(wl, rows)
+    if kind == "api":
+        wl, call, rows = case
+        if column in ("fastmlp", "numpy"):
+            return make_fastmlp_api(wl, call, rows, _backend_name(column))
+        if column == "floor":
+            return make_floor_api(wl, call, rows)
+        if column == "torch":
+            return make_torch_api(wl, call, rows, threads)
+        return make_sklearn_api(wl, call, rows)
     if kind == "epoch":
         wl, rows, batch = case
         if column in ("fastmlp", "numpy"):
@@ -481,6 +577,8 @@ def case_label(kind, case):
         return f"{case[0]} inference {case[1]} rows"
     if kind == "latency":
         return f"{case[0]} predict 1 row"
+    if kind == "api":
+        return f"{case[0]} {case[1]} {case[2]} row{'s' if case[2] > 1 else ''}"
     wl, rows, batch = case
     return f"{wl} epoch {rows}x{WORKLOADS[wl][0][0]} b{batch}"
 

@@ -1,4 +1,4 @@
-"""One table of the fastmlp benchmark suite: medians, ratios, and PASS/MISS per target of issue 3.
+"""One table of the fastmlp benchmark suite: medians, ratios, and PASS/MISS per target (issues 3 and 12).
 
     python benchmarks/report.py                      # runs `pytest benchmarks/ --benchmark-only` (~5 min)
     python benchmarks/report.py --json run.json      # reads an existing --benchmark-json file
@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 COLUMNS = ("fastmlp", "floor", "numpy", "torch", "sklearn")
 HEAD = {"fastmlp": "fastmlp", "floor": "floor", "numpy": "numpy-be", "torch": "torch", "sklearn": "sklearn"}
-KIND_ORDER = ("train", "infer", "latency", "epoch")
+KIND_ORDER = ("api", "train", "infer", "latency", "epoch")
 MiB = 1 << 20
 # A benchmark is flagged (!) when, while it ran, the hypervisor stole more than STEAL of the CPU time or
 # other processes in this machine used more than OTHERS of its CPU capacity.
@@ -65,6 +65,39 @@ def targets():
     return t
 
 
+def api_targets():
+    """Issue 12: the public calls against the floor of their matrix products (np.matmul, preallocated),
+    and the 2-thread speed-up of a W1 fit epoch against the floor's."""
+    t = []
+    for wl, call, rows, thr in (("W3", "partial_fit", 1, 1.0), ("W3", "predict_proba", 4096, 2.0),
+                                ("W4", "partial_fit", 64, 1.3), ("W4", "predict", 4096, 1.3),
+                                ("W1", "partial_fit", 128, 1.10), ("W1", "predict_proba", 4096, 1.10)):
+        for th in (1, 2):
+            t.append((f"{wl} {call} {rows} row{'s' if rows > 1 else ''} {th}T: fastmlp/floor <= {thr:.2f}",
+                      "api", (wl, call, rows), th, "fastmlp/floor", "<=", thr))
+    t.append(("W1 fit epoch: fastmlp (2T/1T) <= 1.10 x floor (2T/1T)", "epoch", ("W1", 60000, 128), None,
+              "scaling", "<=", 1.10))
+    return t
+
+
+def spread(med, kind, case, th, num, den):
+    """The ratio num/den from the quartiles of both benchmarks: (q1(num)/q3(den), q3(num)/q1(den))."""
+    a, b = med.get((kind, case, th, num)), med.get((kind, case, th, den))
+    if a is None or b is None or len(a) < 6 or not b[4] or not b[5]:
+        return None
+    return a[4] / b[5], a[5] / b[4]
+
+
+def scaling(med, kind, case):
+    """(fastmlp's 2-thread/1-thread time, the floor's, their quotient) or None."""
+    v = {(c, th): med.get((kind, case, th, c)) for c in ("fastmlp", "floor") for th in (1, 2)}
+    if any(x is None for x in v.values()):
+        return None
+    fm = v["fastmlp", 2][0] / v["fastmlp", 1][0]
+    fl = v["floor", 2][0] / v["floor", 1][0]
+    return fm, fl, fm / fl
+
+
 # ------------------------------------------------------------------------------------------------------
 # Reading pytest-benchmark's JSON
 # ------------------------------------------------------------------------------------------------------
@@ -96,7 +129,9 @@ def load(path):
             overhead = b["stats"]["median"]
             continue
         key = (kind, tuple(info["case"]), info["threads"], info["column"])
-        med[key] = (b["stats"]["median"], b["stats"]["rounds"], info.get("per", 1), suspect(info.get("load")))
+        st = b["stats"]
+        med[key] = (st["median"], st["rounds"], info.get("per", 1), suspect(info.get("load")), st.get("q1"),
+                    st.get("q3"))
     return doc, med, mem, paired, overhead, flagged
 
 
@@ -148,6 +183,8 @@ def fmt_ratio(r):
 
 
 def case_label(kind, case):
+    if kind == "api":
+        return f"{case[0]} {case[1]}({case[2]} row{'s' if case[2] > 1 else ''})"
     if kind == "train":
         return f"{case[0]} train step b{case[1]}"
     if kind == "infer":
@@ -263,6 +300,33 @@ def report(path):
     lines.append(table(trow, ["target", "measured", "status"]))
     lines.append("")
 
+    arow = []
+    a_pass = a_miss = a_na = 0
+    for name, kind, case, th, what, _op, thr in api_targets():
+        if what == "scaling":
+            sc = scaling(med, kind, case)
+            value = None if sc is None else sc[2]
+            shown = "-" if sc is None else f"{sc[2]:.3f} (fastmlp 2T/1T {sc[0]:.3f}, floor {sc[1]:.3f})"
+        else:
+            value = ratio(med, kind, case, th, what)
+            sp = spread(med, kind, case, th, *what.split("/"))
+            shown = "-" if value is None else f"{value:.3f}x" + ("" if sp is None else
+                                                                f" (quartiles {sp[0]:.2f}-{sp[1]:.2f})")
+        if value is None:
+            status = "N/A (column not run)"
+            a_na += 1
+        elif value <= thr:
+            status = "PASS"
+            a_pass += 1
+        else:
+            status = "MISS"
+            a_miss += 1
+        arow.append([name, shown, status])
+    lines.append("Targets (issue 12, the public calls; medians, spread = ratio of the benchmarks' quartiles):"
+                 f" {a_pass} PASS, {a_miss} MISS, {a_na} N/A")
+    lines.append(table(arow, ["target", "measured", "status"]))
+    lines.append("")
+
     if mem:
         lines.append("Peak memory of a W1 epoch (FastMLP.fit, fresh process; see memory_probe.py)")
         mrows = []
@@ -325,9 +389,7 @@ def main(argv=None):
         tmp = tempfile.NamedTemporaryFile(prefix="fastmlp-bench-", suffix=".json", delete=False)
         tmp.close()
         path = tmp.name
-    env = dict(os.environ)
-    src = os.path.join(ROOT, "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = dict(os.environ)  # the installed fastmlp is timed (pip install . / pip install -e .)
     cmd = [sys.executable, "-m", "pytest", HERE, "--benchmark-only", "-q", "-p", "no:cacheprovider",
            f"--benchmark-json={path}", "--benchmark-columns=median,iqr,rounds"] + extra
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)

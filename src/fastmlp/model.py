@@ -7,7 +7,6 @@ scikit-learn's ``coefs_``. All parameters live in one flat vector (see ``_netspe
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import warnings
