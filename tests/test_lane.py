@@ -442,7 +442,7 @@ def test_other_dtype_X_takes_the_checked_path(spy, kernels, kind, dtype):
     with _Calls(spy, "predict_fast") as a:
         got = A.predict(X_other)
     assert a.not_taken
-    want = A.predict(X_other.astype(dtype).tolist())  # (a list: the table case's lane predict is xfail)
+    want = A.predict(X_other.astype(dtype).tolist())
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
 
@@ -670,20 +670,9 @@ def test_non_finite_output_raises_on_the_checked_path(spy, kernels, output, dtyp
 # 6. predict / predict_proba in the lane equal the checked path
 # ------------------------------------------------------------------------------------------------------
 
-BUG_TABLE_PREDICT = (
-    "predict's lane tests `self._label_table() == (None, 0)`; for integer classes that are not 0..C-1 the "
-    "table is an ndarray, and `ndarray == None` inside the tuple comparison raises 'The truth value of an "
-    "array with more than one element is ambiguous' (ValueError) instead of returning classes_[idx]")
-BUG_PREDICT_DTYPE = (
-    "predict's lane returns the intp argmax itself when classes_ are 0..C-1, so classes_ of another "
-    "integer dtype (int32 via classes=, a loaded model) come back as int64 where the checked path "
-    "returns classes_[idx] in classes_'s dtype")
-
 PREDICT_KINDS = [
     "softmax",
-    pytest.param("softmax_int32", marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                                          reason=BUG_PREDICT_DTYPE)),
-    pytest.param("table", marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=BUG_TABLE_PREDICT)),
+    "softmax_int32", "table",
     "strings", "sigmoid01", "sigmoid_m1_5", "reg1", "reg2", "logistic_se", "poisson", "multilabel",
 ]
 
@@ -734,13 +723,6 @@ def test_predict_values_of_0_to_c_minus_1_classes(spy, kernels, dtype):
     np.testing.assert_array_equal(got, want)
 
 
-BUG_UINT64 = (
-    "_label_table computes `cls.astype(np.int64) - lo` with lo = int(classes_[0]); uint64 classes >= 2**63 "
-    "make it raise OverflowError from partial_fit and predict instead of leaving the lane (None: the "
-    "checked path, which handles these labels)")
-
-
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=BUG_UINT64)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_uint64_labels_past_int64_leave_the_lane(kernels, dtype):
     p = _problem("softmax", dtype)

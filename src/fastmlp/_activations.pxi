@@ -10,6 +10,7 @@ cdef void _softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize
     exp call per row."""
     cdef Py_ssize_t i, j
     cdef floating mx, s
+    cdef double sd
     if m == 0:
         return
     if m < SOFTMAX_NARROW:
@@ -28,10 +29,10 @@ cdef void _softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize
             if Z[i * m + j] > mx:
                 mx = Z[i * m + j]
         _exp_shift(Z + i * m, out + i * m, m, mx)
-        s = 0
+        sd = 0  # in double: a float sum over thousands of columns loses digits
         for j in range(m):
-            s = s + out[i * m + j]
-        s = 1 / s
+            sd = sd + out[i * m + j]
+        s = <floating>(1 / sd)
         for j in range(m):
             out[i * m + j] = out[i * m + j] * s
 
@@ -193,9 +194,9 @@ cdef object _run_forward(int code, int kind, double p, object gamma, object Z, o
     cdef void* gp = _ptr(gamma)
     with nogil:
         if kind == KIND_F32:
-            _act_forward(code, <float>p, <float*>gp, <float*>zp, <float*>ap, n, m)
+            _act_forward_par(code, <float>p, <float*>gp, <float*>zp, <float*>ap, n, m)
         else:
-            _act_forward(code, <double>p, <double*>gp, <double*>zp, <double*>ap, n, m)
+            _act_forward_par(code, <double>p, <double*>gp, <double*>zp, <double*>ap, n, m)
     return out
 
 
@@ -208,9 +209,9 @@ cdef object _run_backprop(int code, int kind, double p, object gamma, object A, 
     cdef void* gp = _ptr(gamma)
     with nogil:
         if kind == KIND_F32:
-            _act_backprop(code, <float>p, <float*>gp, <float*>ap, <float*>zp, <float*>op, n, m)
+            _act_backprop_par(code, <float>p, <float*>gp, <float*>ap, <float*>zp, <float*>op, n, m)
         else:
-            _act_backprop(code, <double>p, <double*>gp, <double*>ap, <double*>zp, <double*>op, n, m)
+            _act_backprop_par(code, <double>p, <double*>gp, <double*>ap, <double*>zp, <double*>op, n, m)
     return out
 
 

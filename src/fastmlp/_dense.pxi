@@ -55,7 +55,7 @@ cdef void _dense_forward(const floating* X, const floating* W, const floating* b
     """Z = X·W + b (bias pre-filled, GEMM with beta = 1), then A = f(Z). Z may be A."""
     _bias_fill(Z, b, n, m)
     _gemm(False, False, n, m, k, <floating>1, X, k, W, m, <floating>1, Z, m)
-    _act_forward(act, p, gamma, Z, A, n, m)
+    _act_forward_par(act, p, gamma, Z, A, n, m)
 
 
 cdef void _weight_grad(const floating* Aprev, const floating* D, const floating* W, floating* dW,

@@ -17,6 +17,7 @@ the kernels live in included files, one concern each (one module, one C file):
 * ``_dense.pxi``        a dense layer: forward, the delta recursion, weight gradients, fused SGD
 * ``_losses.pxi``       the losses and their output error terms
 * ``_optimizers.pxi``   flat parameter updates (SGD, momentum/Nesterov, Adam)
+* ``_parallel.pxi``     element-wise work split over the BLAS threads (OpenMP; threadpoolctl's limit)
 * ``_network.pxi``      ``Network``: forward, loss, gradient, train_step and train_epoch as nogil calls
 * ``_lane.pxi``         the public calls' fast lane: predict / partial_fit as one C call on exact input
 * ``_capi.pxi``         the Cython-level C API declared in ``_kernels.pxd``
@@ -192,6 +193,7 @@ include "_activations.pxi"
 include "_dense.pxi"
 include "_losses.pxi"
 include "_optimizers.pxi"
+include "_parallel.pxi"
 include "_network.pxi"
 include "_lane.pxi"
 # The Cython-level API for other extensions (declared in _kernels.pxd).

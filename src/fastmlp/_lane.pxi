@@ -66,17 +66,17 @@ def predict_fast(Network net, X, bint labels):
     cdef bint ok
     with nogil:
         if net.kind == KIND_F32:
-            ok = _all_finite(<float*>xp, n * d)
+            ok = _all_finite_par(<float*>xp, n * d)
             if ok:
                 _net_predict(&net.c, <float*>xp, n, <float*>op)
-                ok = _all_finite(<float*>op, n * dout)
+                ok = _all_finite_par(<float*>op, n * dout)
                 if ok and labels:
                     _argmax_rows(<float*>op, ip, n, dout)
         else:
-            ok = _all_finite(<double*>xp, n * d)
+            ok = _all_finite_par(<double*>xp, n * d)
             if ok:
                 _net_predict(&net.c, <double*>xp, n, <double*>op)
-                ok = _all_finite(<double*>op, n * dout)
+                ok = _all_finite_par(<double*>op, n * dout)
                 if ok and labels:
                     _argmax_rows(<double*>op, ip, n, dout)
     if not ok:
@@ -220,21 +220,21 @@ def step_fast(Network net, X, y, table, Py_ssize_t offset, opt, backup, Py_ssize
     cdef double r = 0
     with nogil:
         if net.kind == KIND_F32:
-            ok = _all_finite(<float*>xp, n * d) and (
+            ok = _all_finite_par(<float*>xp, n * d) and (
                 loss != LOSS_SQUARED_ERROR or _all_finite(<float*>yp, n * dout))
             if ok:
-                memcpy(bp, net.c.theta, pbytes)
+                _copy_par(<float*>bp, <float*>net.c.theta, net.c.n_params)
                 r = _net_step(&net.c, &o, <float*>xp, n, lp, <float*>yp, <float*>NULL)
-                params_ok = _all_finite(<float*>net.c.theta, net.c.n_params)
+                params_ok = _all_finite_par(<float*>net.c.theta, net.c.n_params)
                 if not (isfinite(r) and params_ok):
                     memcpy(net.c.theta, bp, pbytes)
         else:
-            ok = _all_finite(<double*>xp, n * d) and (
+            ok = _all_finite_par(<double*>xp, n * d) and (
                 loss != LOSS_SQUARED_ERROR or _all_finite(<double*>yp, n * dout))
             if ok:
-                memcpy(bp, net.c.theta, pbytes)
+                _copy_par(<double*>bp, <double*>net.c.theta, net.c.n_params)
                 r = _net_step(&net.c, &o, <double*>xp, n, lp, <double*>yp, <double*>NULL)
-                params_ok = _all_finite(<double*>net.c.theta, net.c.n_params)
+                params_ok = _all_finite_par(<double*>net.c.theta, net.c.n_params)
                 if not (isfinite(r) and params_ok):
                     memcpy(net.c.theta, bp, pbytes)
     if not ok:

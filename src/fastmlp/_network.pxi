@@ -80,7 +80,7 @@ cdef double _net_backward(NetC* net, const floating* X, Py_ssize_t n, const Py_s
             gam = theta + net.g_off[L - 1] if net.g_off[L - 1] >= 0 else NULL
             if gam != NULL:
                 _prelu_grad(Dl, <floating*>net.Z[L], grad + net.g_off[L - 1], n, dout, fscale, acc)
-            _act_backprop(net.act[L - 1], <floating>net.actp[L - 1], gam, Aout,
+            _act_backprop_par(net.act[L - 1], <floating>net.actp[L - 1], gam, Aout,
                           <floating*>net.Z[L], Dl, n, dout)
     for l in range(L - 1, -1, -1):
         k = net.sizes[l]
@@ -93,7 +93,7 @@ cdef double _net_backward(NetC* net, const floating* X, Py_ssize_t n, const Py_s
             _gemm(False, True, n, k, m, <floating>1, Dl, m, theta + net.w_off[l], m, <floating>0, Dp, k)
             if net.g_off[l - 1] >= 0:
                 _prelu_grad(Dp, <floating*>net.Z[l], grad + net.g_off[l - 1], n, k, fscale, acc)
-            _act_backprop(net.act[l - 1], <floating>net.actp[l - 1],
+            _act_backprop_par(net.act[l - 1], <floating>net.actp[l - 1],
                           theta + net.g_off[l - 1] if net.g_off[l - 1] >= 0 else NULL,
                           <floating*>net.A[l], <floating*>net.Z[l], Dp, n, k)
         if mode == GRAD_SGD_STEP:
@@ -185,7 +185,7 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
         return loss / n + reg
     loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SET, 0.0, 0.0)
     _add_l2_grad(net, <floating*>NULL, opt.l2)
-    _opt_step(opt, theta, grad, net.n_params)
+    _opt_step_par(opt, theta, grad, net.n_params)
     return loss / n + reg
 
 

@@ -13,8 +13,41 @@ _import_error = None
 _default_name = "auto"
 _override = contextvars.ContextVar("fastmlp_backend", default=None)
 
+
+
+def _openmp_runtime_loaded() -> bool:
+    """Whether the process has already loaded the shared OpenMP runtime the kernels link (Linux)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            return "libgomp.so.1" in fh.read()
+    except OSError:
+        return False
+
+
+def _import_kernels():
+    """Import the compiled kernels with ``OMP_WAIT_POLICY=PASSIVE`` for the OpenMP runtime they load (unless
+    the user chose a policy): the kernels split element-wise work between BLAS calls, and OpenMP threads
+    spinning after a split would take the cores OpenBLAS's own threads need for the next product. The
+    variable is removed again once the runtime has read it, so child processes do not inherit it. When
+    the runtime was already running (loaded by another extension, its policy unknown) the kernels keep
+    element-wise work on the calling thread."""
+    import os
+    loaded_before = _openmp_runtime_loaded()
+    unset = "OMP_WAIT_POLICY" not in os.environ
+    if unset:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        from . import _kernels
+    finally:
+        if unset:
+            del os.environ["OMP_WAIT_POLICY"]
+    if loaded_before and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        _kernels._set_blas_threads_getter(0)
+    return _kernels
+
+
 try:
-    from . import _kernels as _cython_backend
+    _cython_backend = _import_kernels()
 except ImportError as exc:  # a source checkout that was never built
     _cython_backend = None
     _import_error = exc

@@ -299,13 +299,14 @@ class FastMLP:
         if cached is not None and cached[0] is cls:
             return cached[1]
         lane = None
-        if isinstance(cls, np.ndarray) and cls.ndim == 1 and cls.dtype.kind in "iu" and len(cls):
+        if isinstance(cls, np.ndarray) and cls.ndim == 1 and cls.dtype.kind in "iu" and len(cls) \
+                and -(1 << 62) < int(cls[0]) and int(cls[-1]) < 1 << 62:
             lo, hi = int(cls[0]), int(cls[-1])
             if lo == 0 and hi == len(cls) - 1:
                 lane = (None, 0)
             elif hi - lo < 1 << 16 and bool(np.all(cls[1:] > cls[:-1])):
                 table = np.full(hi - lo + 1, -1, dtype=np.intp)
-                table[cls.astype(np.int64) - lo] = np.arange(len(cls))
+                table[(cls.astype(np.int64) - lo).astype(np.intp)] = np.arange(len(cls))
                 lane = (table, lo)
         self._lane_labels = (cls, lane)
         return lane
@@ -760,7 +761,11 @@ class FastMLP:
                     idx = self._backend.predict_fast(self._infer_net, X, True)
                 if idx is not None:
                     cls = self.classes_
-                    return idx if cls is None or self._label_table() == (None, 0) else cls[idx]
+                    if cls is None:
+                        return idx
+                    labels = self._label_table()
+                    direct = labels is not None and labels[0] is None and cls.dtype == idx.dtype
+                    return idx if direct else cls[idx]
             else:
                 with self._lock:
                     P = self._backend.predict_fast(self._infer_net, X, False)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backend import cython_available, get_backend
+
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
@@ -104,9 +106,9 @@ def check_bool(argument: str, value) -> bool:
     return bool(value)
 
 
-try:
-    from ._kernels import all_finite as _all_finite
-except ImportError:  # the NumPy backend alone
+if cython_available():
+    _all_finite = get_backend("cython").all_finite
+else:  # the NumPy backend alone
     def _all_finite(X):
         return bool(np.isfinite(X).all())
 
