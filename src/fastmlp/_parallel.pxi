@@ -153,3 +153,13 @@ def _find_blas_threads_getter():
 
 
 _set_blas_threads_getter(_find_blas_threads_getter())
+
+
+def _split_threshold(Py_ssize_t elements=-1):
+    """PAR_MIN_WORK (elements per thread below which work is not split); sets it when elements > 0.
+    Returns the value before the call (for benchmarks/breakdown.py's threshold sweep)."""
+    global PAR_MIN_WORK
+    cdef Py_ssize_t old = PAR_MIN_WORK
+    if elements > 0:
+        PAR_MIN_WORK = elements
+    return old
