@@ -30,6 +30,9 @@ PAIRS = [
     # one epoch per block: 3 of each (about 6-8 s per pair)
     ("epoch", ("W1", 60000, 128), "sklearn", dict(budget=0.0, block=0.0, min_blocks=3, gap=COOLDOWN)),
     ("epoch", ("W1", 60000, 128), "torch", dict(budget=0.0, block=0.0, min_blocks=3, gap=COOLDOWN)),
+] + [
+    # issue 12: each public call against its np.matmul floor (numpy's OpenBLAS: another pool)
+    ("api", case, "floor", dict(budget=2.0, block=0.2, min_blocks=6, gap=COOLDOWN)) for case in bc.API_CASES
 ]
 
 
