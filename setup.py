@@ -54,7 +54,7 @@ extensions = [
         ["src/fastmlp/_kernels.pyx"],
         # a change to the C headers (_codes.h: the registry's codes) or an included .pxi rebuilds it
         depends=[f"src/fastmlp/{name}" for name in (
-            "_fastmath.h", "_fastmath_impl.h", "_prefetch.h", "_rowops.h", "_codes.h", "_kernels.pxd",
+            "_fastmath.h", "_fastmath_impl.h", "_prefetch.h", "_rowops.h", "_narrow_gemm.h", "_codes.h", "_kernels.pxd",
             "_scalar.pxi", "_blas.pxi", "_checks.pxi", "_activations.pxi", "_dense.pxi", "_losses.pxi",
             "_optimizers.pxi", "_parallel.pxi", "_network.pxi", "_lane.pxi", "_capi.pxi")],
         include_dirs=[np.get_include(), "src/fastmlp"],

@@ -1,5 +1,6 @@
 # GEMM: row-major front end to column-major BLAS (scipy.linalg.cython_blas), with a direct loop for tiny
-# products and ?gemv for a single output row or column; the Python entry point gemm. Included by _kernels.pyx.
+# products, ?gemv for a single output row or column, a register-blocked AVX2 loop for tall products of at
+# most 8 columns and 16 inner terms (_narrow_gemm.h); the Python entry point gemm. Included by _kernels.pyx.
 
 cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, floating alpha,
                 const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb, floating beta,
@@ -17,6 +18,13 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
     if m == 1 or n == 1:
         # One output row or column is a matrix-vector product; BLAS ?gemm is many times slower there.
         _gemv_rowcol(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    if not trans_a and not trans_b and n <= FM_NARROW_N and k <= FM_NARROW_K and fm_gemm_narrow_ok():
+        # tall and narrow (a small net's layer over many rows): B in registers, one row of C at a time
+        if floating is float:
+            fm_gemm_narrow_f32(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            fm_gemm_narrow_f64(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
     # Row-major C (m×n) is column-major Cᵀ (n×m) = op(B)ᵀ · op(A)ᵀ: swap the operands.
     ta = b'T' if trans_b else b'N'

@@ -45,6 +45,16 @@ from ._registry import ACTIVATION_TABLE, ACTIVATIONS
 cdef extern from "_prefetch.h" nogil:
     void fm_prefetch_range(const void* p, size_t nbytes)
 
+cdef extern from "_narrow_gemm.h" nogil:
+    int FM_NARROW_N
+    int FM_NARROW_K
+    int fm_gemm_narrow_ok()
+    void fm_gemm_narrow_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
+                            Py_ssize_t lda, const float* B, Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+    void fm_gemm_narrow_f64(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha, const double* A,
+                            Py_ssize_t lda, const double* B, Py_ssize_t ldb, double beta, double* C,
+                            Py_ssize_t ldc)
+
 cdef extern from "_rowops.h" nogil:
     void fm_rows_shift_f32(const float* Z, float* out, Py_ssize_t n, Py_ssize_t m)
     void fm_rows_shift_f64(const double* Z, double* out, Py_ssize_t n, Py_ssize_t m)
