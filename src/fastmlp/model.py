@@ -630,7 +630,8 @@ class FastMLP:
                 and class_weight is None and validation_data is None and callback is None
                 and early_stopping is None and l2_per_batch is False and (shuffle is True or shuffle is False)
                 and type(schedule) is str and schedule == "constant" and type(batch_size) is int
-                and batch_size > 0 and self._lane_key == (optimizer, lr, self.l2, self._optimizer)
+                and batch_size > 0 and (lr is None or type(lr) is float or type(lr) is int)
+                and self._lane_key == (optimizer, lr, self.l2, self._optimizer)
                 and self._train_net is not None
                 and self._partial_fit_lane(X, y, batch_size)):
             return self
