@@ -65,7 +65,8 @@ def activation_rows():
         e = ACTIVATION_TABLE[name]
         yield (_code(name), ", ".join(map(_code, e.aliases)) or "—", e.formula, _param(e),
                _derivative_from(e), "output only" if e.output_only else "hidden, output",
-               "He" if e.he_init else "Glorot", _torch(e), _onnx(e))
+               "He" if e.he_init else ("LeCun" if e.lecun_init else "Glorot"), _torch(e),
+               _onnx(e))
 
 
 def loss_rows():

@@ -88,6 +88,8 @@ cdef extern from "_codes.h":
         ACT_HARDTANH "FASTMLP_ACT_HARDTANH"
         ACT_SOFTMAX "FASTMLP_ACT_SOFTMAX"
         ACT_EXP "FASTMLP_ACT_EXP"
+        ACT_SELU "FASTMLP_ACT_SELU"
+        ACT_MISH "FASTMLP_ACT_MISH"
     cpdef enum:
         LOSS_CROSS_ENTROPY "FASTMLP_LOSS_CROSS_ENTROPY"
         LOSS_BINARY_CROSS_ENTROPY "FASTMLP_LOSS_BINARY_CROSS_ENTROPY"
@@ -179,6 +181,7 @@ _read_registry()
 include "_scalar.pxi"
 include "_blas.pxi"
 include "_checks.pxi"
+include "_activations_extra.pxi"
 include "_activations.pxi"
 include "_dense.pxi"
 include "_losses.pxi"

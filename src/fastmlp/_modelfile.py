@@ -222,7 +222,7 @@ def check_meta(r: _Reader, meta: dict) -> tuple[list[int], str, str]:
         raise bad("seed", "an integer >= 0 or null")
     from .backend import BACKENDS
     from .model import INITS
-    for field, choices in (("backend", BACKENDS + ("auto",)), ("init", INITS)):
+    for field, choices in (("backend", BACKENDS + ("auto",)), ("init", INITS + ("array",))):
         if field in meta and meta[field] not in choices:
             raise bad(field, f"one of {', '.join(choices)}")
     l2 = meta.get("l2", 0.0)

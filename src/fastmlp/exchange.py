@@ -460,6 +460,18 @@ def _onnx_hardtanh(g, z, param, gamma, f64):
     return g.op("Clip", [z, g.const(-1.0), g.const(1.0)])
 
 
+def _onnx_selu(g, z, param, gamma, f64):
+    if not f64:
+        return None  # Selu's default alpha and gamma are SELU's constants
+    from ._registry import _SELU_ALPHA, _SELU_LAMBDA
+    return g.op("Mul", [_onnx_elu(g, z, _SELU_ALPHA, None, True), g.const(_SELU_LAMBDA)])
+
+
+def _onnx_mish(g, z, param, gamma, f64):
+    sp = _onnx_softplus(g, z, None, None, True) if f64 else g.op("Softplus", [z])
+    return g.op("Mul", [z, g.op("Tanh", [sp])])
+
+
 def _activation_to_onnx(g, z, name, param, gamma, f64, layer):
     """The ONNX nodes of activation ``name`` on tensor ``z``; returns the output name. A composite form
     (``_onnx_<name>``) when there is one, else the registry entry's single ``onnx_op``: the per-unit

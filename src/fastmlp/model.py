@@ -24,6 +24,7 @@ from ._registry import (
     DEFAULT_HIDDEN,
     DEFAULT_OUTPUT,
     HE_INIT,
+    LECUN_INIT,
     LOSS_OF_OUTPUT,
     LOSS_TABLE,
     LOSSES,
@@ -42,7 +43,7 @@ from .validation import (
     check_targets,
 )
 
-INITS = ("auto", "sklearn")
+INITS = ("auto", "sklearn", "glorot_uniform", "he_normal", "lecun_normal", "orthogonal")
 _MODEL_CLASSES = object()  # _encode's default: map labels with the model's own classes_
 ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
@@ -57,7 +58,8 @@ class FastMLP:
         ``[d_in, h1, ..., d_out]``.
     activation : str, (str, float), or a list of those, one per hidden layer
         identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu, silu, softsign,
-        hardtanh; ``("leaky_relu", 0.1)`` sets the parameter (leaky slope, elu gamma, initial prelu slope).
+        hardtanh, selu, mish; ``("leaky_relu", 0.1)`` sets the parameter (leaky slope, elu gamma,
+        initial prelu slope).
     output : str
         "softmax" (multiclass cross-entropy), "sigmoid" (binary cross-entropy; d_out > 1 is multilabel),
         "identity" (squared error), or any activation above (trained with squared error).
@@ -72,6 +74,11 @@ class FastMLP:
     backend : "cython", "numpy" or "auto"
     l2 : float
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
+    init : str or array
+        "auto" (He normal before the ReLU family, LeCun normal before selu, else Glorot uniform; zero
+        biases), "sklearn" (scikit-learn's draws), "glorot_uniform", "he_normal", "lecun_normal",
+        "orthogonal" (every layer alike), a flat NumPy vector of ``n_params`` values (the layout of
+        ``get_params_vector``) or a list of one weight matrix ``(fan_in, fan_out)`` per layer (zero biases).
     """
 
     def __init__(self, layer_sizes: Sequence[int],
@@ -79,7 +86,7 @@ class FastMLP:
                  output: ActivationSpec = DEFAULT_OUTPUT, loss: str | None = None,
                  dtype: DTypeLike = np.float32,
                  seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
-                 l2: float = 0.0, init: str = "auto") -> None:
+                 l2: float = 0.0, init: str | ArrayLike | Sequence[ArrayLike] = "auto") -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
@@ -100,8 +107,12 @@ class FastMLP:
             raise ParameterError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if LOSS_OF_OUTPUT.get(out_name) == "cross_entropy" and sizes[-1] < 2:
             raise ParameterError(f"layer_sizes: a {out_name} output needs at least 2 units")
-        if not isinstance(init, str) or init not in INITS:
-            raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, got {init!r}")
+        init_arrays = None
+        if not isinstance(init, str):
+            init_arrays, init = init, "array"
+        elif init not in INITS:
+            raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))} or an array, "
+                                 f"got {init!r}")
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self._backend = get_backend(backend)
@@ -115,7 +126,10 @@ class FastMLP:
         self._rng = _make_rng(seed)
         self._theta = np.zeros(self.spec.n_params, dtype=self.dtype)
         self._grad = np.zeros(self.spec.n_params, dtype=self.dtype)
-        self._initialize()
+        if init_arrays is None:
+            self._initialize()
+        else:
+            self._initialize_from(init_arrays)
         self._train_net = None
         self._infer_net = None
         self._prefix_nets = {}
@@ -147,7 +161,10 @@ class FastMLP:
         n_hidden = self.spec.n_layers - 1
         for l, (W, b, g) in enumerate(zip(Ws, bs, gs)):
             fan_in, fan_out = W.shape
-            if self.init == "sklearn":
+            if self.init not in ("auto", "sklearn"):
+                _init_weights(self.init, W, self._rng)
+                b[...] = 0
+            elif self.init == "sklearn":
                 if not isinstance(self.activation, list):
                     factor = ACTIVATION_TABLE[parse_activation(self.activation)[0]].sklearn_init_factor
                 elif n_hidden:
@@ -160,12 +177,51 @@ class FastMLP:
             else:
                 if acts[l] in HE_INIT:
                     W[...] = self._rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+                elif acts[l] in LECUN_INIT:
+                    _init_weights("lecun_normal", W, self._rng)
                 else:
                     bound = np.sqrt(6.0 / (fan_in + fan_out))
                     W[...] = self._rng.uniform(-bound, bound, W.shape)
                 b[...] = 0
             if g is not None:
                 g[...] = self.spec.params[l]
+
+    def _initialize_from(self, init) -> None:
+        """``init`` given as arrays: a flat vector of ``n_params`` (the layout of ``get_params_vector``), or
+        one weight matrix (fan_in, fan_out) per layer (biases zero, PReLU slopes at their parameter)."""
+        Ws, bs, gs = self.spec.views(self._theta)
+        if isinstance(init, np.ndarray) and init.ndim == 1:
+            if init.shape != self._theta.shape:
+                raise ParameterError(f"init: a flat parameter vector needs {self.spec.n_params} values, got "
+                                     f"{init.shape[0]}")
+            arrays = [init]
+            targets = [self._theta]
+        else:
+            try:
+                arrays = [np.asarray(a, dtype=np.float64) for a in init]
+            except (TypeError, ValueError):
+                raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, a flat vector of "
+                                     f"{self.spec.n_params} values or one weight matrix per layer, got "
+                                     f"{type(init).__name__}") from None
+            if len(arrays) != len(Ws):
+                raise ParameterError(f"init: expected {len(Ws)} weight matrices (one per layer), got "
+                                     f"{len(arrays)}")
+            for l, (a, W) in enumerate(zip(arrays, Ws)):
+                if a.shape != W.shape:
+                    raise ParameterError(f"init[{l}]: expected shape {W.shape} (fan_in, fan_out), "
+                                         f"got {a.shape}")
+            targets = Ws
+        for l, a in enumerate(arrays):
+            a = np.asarray(a)
+            if a.dtype.kind not in "biuf" or not np.isfinite(a).all():
+                raise ParameterError(f"init: the arrays must be finite numbers (array {l} is not)")
+        for a, t in zip(arrays, targets):
+            t[...] = a
+        if targets is Ws:
+            for b, g, p in zip(bs, gs, self.spec.params):
+                b[...] = 0
+                if g is not None:
+                    g[...] = p
 
     def reseed(self, seed) -> None:
         """Restart the random stream used for shuffling and validation splits from ``seed`` (an int, None,
@@ -758,7 +814,7 @@ class FastMLP:
             model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
-                        init=meta.get("init", "auto"))
+                        init=_saved_init(meta.get("init", "auto")))
         except ParameterError as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         model.set_params_vector(theta)
@@ -781,8 +837,37 @@ class FastMLP:
                 f"backend={self._backend.NAME!r})")
 
 
+def _init_weights(name: str, W: np.ndarray, rng) -> None:
+    """Fill W (fan_in, fan_out) by the named scheme, drawing from ``rng``:
+
+    glorot_uniform  U(±√(6 / (fan_in + fan_out)))      he_normal  N(0, 2 / fan_in)
+    lecun_normal    N(0, 1 / fan_in) (for selu)        orthogonal Q of the QR of a N(0, 1) matrix, signs
+                                                        fixed by diag(R): orthonormal rows or columns."""
+    fan_in, fan_out = W.shape
+    if name == "glorot_uniform":
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        W[...] = rng.uniform(-bound, bound, W.shape)
+    elif name == "he_normal":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+    elif name == "lecun_normal":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(1.0 / fan_in)
+    elif name == "orthogonal":
+        big, small = max(fan_in, fan_out), min(fan_in, fan_out)
+        q, r = np.linalg.qr(rng.standard_normal((big, small)))
+        q = q * np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
+        W[...] = q if fan_in >= fan_out else q.T
+    else:  # pragma: no cover - names are checked by the constructor
+        raise ParameterError(f"init: unknown initialisation {name!r}")
+
+
 def _output_spec(name, param):
     return (name, param) if ACTIVATION_TABLE[name].param is not None else name
+
+
+def _saved_init(init):
+    """The constructor's ``init`` for a saved model's: an array initialisation is not stored (the trained θ
+    is), so it loads as "auto" (whose draws the stored θ then replaces)."""
+    return "auto" if init == "array" else init
 
 
 def _jsonable_seed(seed):
