@@ -100,6 +100,9 @@ cdef extern from "_codes.h":
         OPT_MOMENTUM "FASTMLP_OPT_MOMENTUM"
         OPT_NESTEROV "FASTMLP_OPT_NESTEROV"
         OPT_ADAM "FASTMLP_OPT_ADAM"
+        OPT_RMSPROP "FASTMLP_OPT_RMSPROP"
+        OPT_ADAMW "FASTMLP_OPT_ADAMW"
+        OPT_RPROP "FASTMLP_OPT_RPROP"
     enum:
         N_ACT "FASTMLP_N_ACT"
         N_LOSS "FASTMLP_N_LOSS"
@@ -186,6 +189,7 @@ include "_activations.pxi"
 include "_dense.pxi"
 include "_losses.pxi"
 include "_optimizers.pxi"
+include "_optimizers_extra.pxi"
 include "_network.pxi"
 # The Cython-level API for other extensions (declared in _kernels.pxd).
 include "_capi.pxi"

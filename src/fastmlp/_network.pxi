@@ -173,9 +173,12 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
     cdef Py_ssize_t j, g0
     cdef floating* theta = <floating*>net.theta
     cdef floating* grad = <floating*>net.grad
+    cdef bint plain = _opt_plain(opt)
+    if not plain:
+        reg += _l1_term(net, <floating*>NULL, opt.l1)
     _net_forward(net, X, n, False, <floating*>NULL)
     opt.t += 1
-    if opt.code == OPT_SGD:
+    if opt.code == OPT_SGD and plain:
         loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SGD_STEP, opt.lr, opt.l2)
         for l in range(net.L):
             g0 = net.g_off[l]
@@ -185,6 +188,8 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
         return loss / n + reg
     loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SET, 0.0, 0.0)
     _add_l2_grad(net, <floating*>NULL, opt.l2)
+    if not plain:
+        _net_grad_extra(net, opt, <floating*>NULL)
     _opt_step(opt, theta, grad, net.n_params)
     return loss / n + reg
 
@@ -400,11 +405,12 @@ cdef class Network:
         o.b1, o.b2, o.eps = opt.beta1, opt.beta2, opt.eps
         o.t = t
         o.s1 = o.s2 = NULL
+        _opt_fill_extra(&o, opt)
         outs = [("theta", self.theta), ("grad", self.grad)]
         states = []
         if o.code != OPT_SGD:
             states.append(("opt.state1", opt.state1))
-        if o.code == OPT_ADAM:
+        if o.code == OPT_ADAM or o.code == OPT_ADAMW or o.code == OPT_RPROP:
             states.append(("opt.state2", opt.state2))
         for name, s in states:
             _check(s, name, self.kind, 1, True)
@@ -462,10 +468,11 @@ cdef class Network:
         cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
         return self._total(X, y, sample_weight, False, 0.0) / n
 
-    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
-        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0, l1=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² (+ l1 Σ|W|) over all rows of X (in chunks); its gradient into grad.
+        Returns R."""
         cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
-        cdef double lam = float(l2), reg
+        cdef double lam = float(l2), reg, lam1 = float(l1)
         self._check_writes(False)
         for iname, a in (("X", X), ("y", y), ("sample_weight", sample_weight)):
             _disjoint(self.grad, "grad", a, iname)
@@ -475,6 +482,41 @@ cdef class Network:
                 reg = _l2_term(&self.c, <float*>NULL, lam)
             else:
                 reg = _l2_term(&self.c, <double*>NULL, lam)
+        if lam1 != 0:
+            reg += self._l1(lam1)
+        return total / n + reg
+
+    cdef double _l1(self, double l1) except? -1:
+        """Add l1·sign(W) to grad; returns l1 Σ|W|."""
+        cdef double r
+        with nogil:
+            if self.kind == KIND_F32:
+                _add_l1_grad(&self.c, <float*>NULL, l1)
+                r = _l1_term(&self.c, <float*>NULL, l1)
+            else:
+                _add_l1_grad(&self.c, <double*>NULL, l1)
+                r = _l1_term(&self.c, <double*>NULL, l1)
+        return r
+
+    def full_batch_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the gradient of R over all rows of X (computed in chunks of max_batch
+        rows: the workspace stays O(max_batch)); L1, clipping and AdamW's decay as in ``train_step``.
+        Returns R before the step (iRprop⁻'s and L-BFGS's full-batch loop)."""
+        cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
+        cdef OptC o = self._opt(opt, [("X", X), ("y", y), ("sample_weight", sample_weight)])
+        cdef double total = self._total(X, y, sample_weight, True, o.l2), reg
+        with nogil:
+            if self.kind == KIND_F32:
+                reg = _l2_term(&self.c, <float*>NULL, o.l2) + _l1_term(&self.c, <float*>NULL, o.l1)
+                _net_grad_extra(&self.c, &o, <float*>NULL)
+                o.t += 1
+                _opt_step(&o, <float*>self.c.theta, <float*>self.c.grad, self.c.n_params)
+            else:
+                reg = _l2_term(&self.c, <double*>NULL, o.l2) + _l1_term(&self.c, <double*>NULL, o.l1)
+                _net_grad_extra(&self.c, &o, <double*>NULL)
+                o.t += 1
+                _opt_step(&o, <double*>self.c.theta, <double*>self.c.grad, self.c.n_params)
+        opt.t = o.t
         return total / n + reg
 
     def train_step(self, X, y, sample_weight, opt):

@@ -23,6 +23,8 @@ from ._registry import (
 NAME = "numpy"
 _IDENTITY = ACTIVATIONS[0]  # code 0: no activation, the default of dense_forward
 _SGD, _MOMENTUM, _NESTEROV, _ADAM = (OPTIMIZER_CODES[k] for k in ("sgd", "momentum", "nesterov", "adam"))
+_RMSPROP, _ADAMW, _RPROP = (OPTIMIZER_CODES[k] for k in ("rmsprop", "adamw", "rprop"))
+_EXTRA_OPTIMIZERS = (_RMSPROP, _ADAMW, _RPROP)
 
 
 def _check_same_dtype(**arrays):
@@ -361,17 +363,67 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
     return param
 
 
+def rmsprop_update(param, grad, v, lr, rho, eps):
+    """RMSprop: v ← ρ v + (1−ρ) g²;  param ← param − lr · g / (√v + ε). All flat, one dtype; in place."""
+    _check_same_dtype(param=param, grad=grad, v=v)
+    dt = param.dtype.type
+    v *= dt(rho)
+    v += dt(1 - rho) * np.square(grad)
+    param -= dt(lr) * grad / (np.sqrt(v) + dt(eps))
+    return param
+
+
+def adamw_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    """AdamW step number t ≥ 1 (decoupled weight decay, Loshchilov & Hutter): param ← (1 − lr·weight_decay)
+    · param, then Adam's step with g (the gradient at the old param). Decays every element given."""
+    _check_same_dtype(param=param, grad=grad, m=m, v=v)
+    g = grad.copy() if np.shares_memory(grad, param) else grad  # the gradient at the old param
+    param *= param.dtype.type(1.0 - float(lr) * float(weight_decay))
+    return adam_update(param, g, m, v, lr, beta1, beta2, eps, t)
+
+
+def rprop_update(param, grad, prev, step, lr, eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0):
+    """iRprop⁻ (Igel & Hüsken): per element s = g·g₋;  s > 0: Δ ← min(η⁺Δ, Δmax);  s < 0: Δ ← max(η⁻Δ, Δmin)
+    and g ← 0;  param ← param − sign(g)·Δ;  g₋ ← g. ``prev`` (g₋) and ``step`` (Δ) start at 0 (a zero Δ
+    starts at ``lr``). Meant for full-batch gradients. All flat, one dtype; in place."""
+    _check_same_dtype(param=param, grad=grad, prev=prev, step=step)
+    dt = param.dtype.type
+    g = grad.copy()
+    d = np.where(step == 0, dt(lr), step)
+    s = g * prev
+    d = np.where(s > 0, np.minimum(d * dt(eta_plus), dt(step_max)), d)
+    d = np.where(s < 0, np.maximum(d * dt(eta_minus), dt(step_min)), d)
+    g[s < 0] = 0
+    step[...] = d
+    prev[...] = g
+    param -= np.sign(g) * d
+    return param
+
+
+def _apply_update_extra(theta, grad, opt, code, t):
+    if code == _RMSPROP:
+        rmsprop_update(theta, grad, opt.state1, opt.lr, opt.rho, opt.eps)
+    elif code == _ADAMW:
+        adamw_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps,
+                     opt.weight_decay, t)
+    else:
+        rprop_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.eta_plus, opt.eta_minus,
+                     opt.step_min, opt.step_max)
+
+
 def apply_update(theta, grad, opt):
     """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t (only once the
     step is done: a refused step leaves the step count, and so Adam's bias correction, as it was)."""
     code = opt.code
-    if code not in (_SGD, _MOMENTUM, _NESTEROV, _ADAM):
+    if code not in (_SGD, _MOMENTUM, _NESTEROV, _ADAM) + _EXTRA_OPTIMIZERS:
         raise ValueError(f"opt: unknown optimizer code {code!r}")
     t = opt.t + 1
     if code == _SGD:
         sgd_update(theta, grad, opt.lr)
     elif code in (_MOMENTUM, _NESTEROV):
         momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == _NESTEROV)
+    elif code in _EXTRA_OPTIMIZERS:
+        _apply_update_extra(theta, grad, opt, code, t)
     else:
         adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
     opt.t = t
@@ -515,8 +567,12 @@ class Network:
             total += self._output_delta(acts, y[s:e], sw)
         return total / n
 
-    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
-        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0, l1=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² (+ l1 Σ|W|) over all rows of X (in chunks); its gradient into grad.
+        Returns R."""
+        if l1:
+            r = self.loss_and_grad(X, y, sample_weight, l2)
+            return r + self._l1(l1)
         n = X.shape[0]
         total = 0.0
         for s in range(0, n, self.max_batch):
@@ -533,13 +589,59 @@ class Network:
         n = X.shape[0]
         if n > self.max_batch:
             raise ValueError(f"X: {n} rows exceed the workspace's max_batch={self.max_batch}")
-        reg = self._l2_term(opt.l2)
+        reg = self._l2_term(opt.l2) + self._l1_term(getattr(opt, "l1", 0.0))
         acts = self._forward(X)
         loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
         if opt.l2:
             self.grad[self._wmask] += self.dtype.type(opt.l2) * self.theta[self._wmask]
-        apply_update(self.theta, self.grad, opt)
+        self._grad_extra(opt)
+        self._update(opt)
         return loss + reg
+
+    # ---- L1, clipping, AdamW's decay, full-batch steps (_optimizers_extra.pxi's twins) -------------------
+    def _l1_term(self, l1):
+        return float(l1) * float(np.abs(self.theta[self._wmask]).sum(dtype=np.float64)) if l1 else 0.0
+
+    def _l1(self, l1):
+        """Add l1·sign(W) to grad; returns l1 Σ|W|."""
+        self.grad[self._wmask] += self.dtype.type(l1) * np.sign(self.theta[self._wmask])
+        return self._l1_term(l1)
+
+    def _grad_extra(self, opt):
+        """After the data and L2 gradient: L1's, then clipping (by value, then to the global norm), then
+        AdamW's decoupled decay of the weights (before the Adam step; the gradient is the old θ's)."""
+        l1 = getattr(opt, "l1", 0.0)
+        if l1:
+            self.grad[self._wmask] += self.dtype.type(l1) * np.sign(self.theta[self._wmask])
+        cv = getattr(opt, "clip_value", 0.0) or 0.0
+        if cv > 0:
+            np.clip(self.grad, -self.dtype.type(cv), self.dtype.type(cv), out=self.grad)
+        cn = getattr(opt, "clip_norm", 0.0) or 0.0
+        if cn > 0:
+            norm = float(np.sqrt(np.dot(self.grad.astype(np.float64), self.grad.astype(np.float64))))
+            if norm > cn:
+                self.grad *= self.dtype.type(cn / norm)
+        if opt.code == _ADAMW and opt.weight_decay:
+            self.theta[self._wmask] *= self.dtype.type(1.0 - opt.lr * opt.weight_decay)
+
+    def full_batch_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the gradient of R over all rows of X (computed in chunks of max_batch
+        rows); L1, clipping and AdamW's decay as in ``train_step``. Returns R before the step."""
+        if X.shape[0] == 0:
+            raise ValueError("X: no rows")
+        r = self.loss_and_grad(X, y, sample_weight, opt.l2) + self._l1_term(getattr(opt, "l1", 0.0))
+        self._grad_extra(opt)
+        self._update(opt)
+        return r
+
+    def _update(self, opt):
+        """The optimizer's update of θ from grad (AdamW: its Adam part, the weights already decayed)."""
+        if opt.code == _ADAMW:
+            adam_update(self.theta, self.grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps,
+                        opt.t + 1)
+            opt.t += 1
+        else:
+            apply_update(self.theta, self.grad, opt)
 
     def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
         """Minibatch steps over the rows X[order] in that order (batch_size ≤ max_batch).

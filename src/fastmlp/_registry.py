@@ -314,6 +314,14 @@ _OPTIMIZER_LIST = (
     OptimizerKind("nesterov", 2, 1, 0.01, "v ← μ v − α g;  θ ← θ + μ v − α g", ("momentum",)),
     OptimizerKind("adam", 3, 2, 0.001, "m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂ / (√v̂ + ε)",
               ("beta1", "beta2", "eps")),
+    OptimizerKind("rmsprop", 4, 1, 0.001, "v ← ρ v + (1−ρ) g²;  θ ← θ − α g / (√v + ε)", ("rho", "eps")),
+    OptimizerKind("adamw", 5, 2, 0.001,
+                  "W ← (1 − α λ_w) W (weights only, decoupled from g);  then Adam's step",
+                  ("beta1", "beta2", "eps", "weight_decay")),
+    OptimizerKind("rprop", 6, 2, 0.01,
+                  "iRprop⁻, full batch: Δ ← min(η⁺Δ, Δmax) if g·g₋ > 0, Δ ← max(η⁻Δ, Δmin) and g ← 0 if "
+                  "g·g₋ < 0;  θ ← θ − sign(g) Δ;  g₋ ← g  (Δ starts at α)",
+                  ("eta_plus", "eta_minus", "step_min", "step_max")),
 )
 
 ACTIVATION_TABLE: dict[str, Activation] = {a.name: a for a in _ACTIVATION_LIST}

@@ -211,6 +211,8 @@ class FitSummary:
 def _epoch(net: Any, X, Y, sw, order: np.ndarray, batch_size: int, opt: Any, l2: float,
            l2_per_batch: bool) -> float:
     """One epoch of minibatch steps in the kernels; returns the row-weighted mean of the batches' R."""
+    if opt.kind in FULL_BATCH_OPTIMIZERS:
+        return _full_batch_epoch(net, X, Y, sw, order, opt, l2, l2_per_batch)
     if not l2_per_batch:
         opt.l2 = l2
         return net.train_epoch(X, Y, sw, order, batch_size, opt)
@@ -225,6 +227,22 @@ def _epoch(net: Any, X, Y, sw, order: np.ndarray, batch_size: int, opt: Any, l2:
         opt.l2 = l2 / rest
         total += net.train_epoch(X, Y, sw, order[full:], rest, opt) * rest
     return total / m
+
+
+FULL_BATCH_OPTIMIZERS = frozenset({"rprop"})  # one step per epoch on the gradient of all rows
+
+
+def _full_batch_epoch(net: Any, X, Y, sw, order: np.ndarray, opt: Any, l2: float,
+                      l2_per_batch: bool) -> float:
+    """One step of a full-batch optimizer (iRprop⁻) on the gradient of R over the rows ``order`` (their order
+    does not matter; all rows are used in place, a validation split's training rows gathered). Returns R."""
+    m = order.shape[0]
+    opt.l2 = l2 / m if l2_per_batch else l2
+    if m != X.shape[0]:
+        rows = np.sort(order)
+        X, Y = X[rows], Y[rows]
+        sw = None if sw is None else sw[rows]
+    return net.full_batch_step(X, Y, sw, opt)
 
 
 def diverged(model: FastMLP, last_good: np.ndarray, what: str, opt: Any) -> FloatingPointError:
@@ -245,7 +263,8 @@ def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
     opt = plan.optimizer
     schedule, stopping, val = plan.schedule, plan.stopping, plan.validation
     theta = model._theta
-    net = model._training_network(plan.batch_size)
+    net = model._training_network(min(order.shape[0], FULL_BATCH) if opt.kind in FULL_BATCH_OPTIMIZERS
+                                  else plan.batch_size)
     all_finite = model._backend.all_finite
     last_good = np.empty_like(theta)
     summary = FitSummary()
@@ -318,7 +337,7 @@ def _restore_best(model: FastMLP, stopping: EarlyStopping | None) -> None:
 
 def run_lbfgs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, l2: float, max_iter: int,
               max_fun: int, tol: float, callback: Callable | None = None,
-              verbose: bool | None = False) -> FitSummary:
+              verbose: bool | None = False, l1: float = 0.0) -> FitSummary:
     """Minimise the full-batch R(θ) = Σ_i w_i L_i / n + (l2/2) Σ‖W‖² with scipy's L-BFGS-B (float64 steps,
     the loss and gradient from the kernels in the model's dtype). One iteration = one entry in the curves;
     ``tol`` is the projected-gradient tolerance (``gtol``)."""
@@ -332,7 +351,7 @@ def run_lbfgs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | Non
 
     def fun(x):
         theta[...] = x
-        return net.loss_and_grad(X, Y, sw, l2), grad.astype(np.float64)
+        return net.loss_and_grad(X, Y, sw, l2, l1), grad.astype(np.float64)
 
     def on_iteration(intermediate_result):
         theta[...] = intermediate_result.x

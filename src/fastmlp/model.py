@@ -74,6 +74,8 @@ class FastMLP:
     backend : "cython", "numpy" or "auto"
     l2 : float
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
+    l1 : float
+        λ₁ of the L1 penalty λ₁ Σ|W| on weights (not biases); its gradient λ₁·sign(W) (0 at W = 0).
     init : str or array
         "auto" (He normal before the ReLU family, LeCun normal before selu, else Glorot uniform; zero
         biases), "sklearn" (scikit-learn's draws), "glorot_uniform", "he_normal", "lecun_normal",
@@ -86,7 +88,8 @@ class FastMLP:
                  output: ActivationSpec = DEFAULT_OUTPUT, loss: str | None = None,
                  dtype: DTypeLike = np.float32,
                  seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
-                 l2: float = 0.0, init: str | ArrayLike | Sequence[ArrayLike] = "auto") -> None:
+                 l2: float = 0.0, init: str | ArrayLike | Sequence[ArrayLike] = "auto", *,
+                 l1: float = 0.0) -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
@@ -118,6 +121,7 @@ class FastMLP:
         self._backend = get_backend(backend)
         self._backend_name = backend
         self.l2 = check_param("l2", l2)
+        self.l1 = check_param("l1", l1)
         self.init = init
         self.activation = activation
         self.output = output
@@ -501,7 +505,7 @@ class FastMLP:
         sw = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         with self._lock:
             net = self._training_network(min(X.shape[0], _PREDICT_BATCH))
-            loss = net.loss_and_grad(X, Y, sw, self.l2)
+            loss = net.loss_and_grad(X, Y, sw, self.l2, self.l1)
             return loss, self._grad.copy()
 
     # ------------------------------------------------------------------------------------------------
@@ -516,7 +520,9 @@ class FastMLP:
             early_stopping: EarlyStopping | None = None, shuffle: bool = True,
             sample_weight: ArrayLike | None = None, class_weight: str | dict | None = None, tol: float = 1e-4,
             max_fun: int = 15000, verbose: bool | None = None,
-            callback: Callable[[FastMLP, dict], bool | None] | None = None) -> FastMLP:
+            callback: Callable[[FastMLP, dict], bool | None] | None = None, l1: float | None = None,
+            clip_norm: float | None = None, clip_value: float | None = None,
+            **optimizer_options: float) -> FastMLP:
         """Train by minibatch gradient descent (Algorithm 4.1) or L-BFGS, continuing from the current
         weights. Returns self.
 
@@ -540,11 +546,21 @@ class FastMLP:
         val_score); returning True stops training. ``verbose``: None shows a progress bar only on a
         terminal (and only once the fit is slow), True always reports, False never.
 
+        ``optimizer`` may also be "rmsprop" (``rho``, ``eps``), "adamw" (``beta1``, ``beta2``, ``eps``,
+        ``weight_decay``: W ← (1 − lr·weight_decay)·W before each Adam step, weights only) or "rprop"
+        (iRprop⁻ on the full-batch gradient, one step per epoch, ``batch_size`` unused; ``lr`` is the
+        initial step Δ₀, ``eta_plus``, ``eta_minus``, ``step_min``, ``step_max``). ``l1`` (default: the
+        model's) adds λ₁Σ|W|. ``clip_norm`` rescales each step's gradient g (of R, penalties included) to
+        g·clip_norm/‖g‖₂ when ‖g‖₂ > clip_norm (‖·‖ over all parameters); ``clip_value`` first clips every
+        element to [−clip_value, clip_value].
+
         A pass that ends with a non-finite loss or non-finite weights raises ``FloatingPointError``
         naming ``lr``, with the weights from before that pass put back; nothing about the model changes
         when an argument is refused.
         """
         is_lbfgs = optimizer == "lbfgs"
+        clip = _check_clip(clip_norm, clip_value)
+        l1 = self.l1 if l1 is None else check_param("l1", l1)
         epochs = check_param("epochs", epochs)
         batch_size = check_param("batch_size", batch_size)
         if patience is not None:
@@ -561,9 +577,14 @@ class FastMLP:
                     or early_stopping is not None:
                 raise ParameterError("optimizer: lbfgs trains on the full batch and takes no validation "
                                      "data, validation_split, patience or early_stopping")
+            if clip != (0.0, 0.0) or optimizer_options:
+                raise ParameterError("optimizer: lbfgs takes no gradient clipping (clip_norm, clip_value) "
+                                     f"or other optimizer's options ({sorted(optimizer_options)})")
             opt = None
         else:
-            opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2)
+            opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2, l1=l1,
+                                       **_optimizer_options(optimizer_options))
+            opt.clip_norm, opt.clip_value = clip
         sched = _training.make_schedule(schedule, power_t)
         X = self._check_X(X)
         n = X.shape[0]
@@ -588,7 +609,8 @@ class FastMLP:
         self._commit_targets(classes, y_1d)
         if is_lbfgs:
             with self._lock:
-                summary = _training.run_lbfgs(self, X, Y, sw, l2, epochs, max_fun, tol, callback, verbose)
+                summary = _training.run_lbfgs(self, X, Y, sw, l2, epochs, max_fun, tol, callback, verbose,
+                                              l1=l1)
             if summary.reason == "max_iter":
                 warnings.warn(f"lbfgs stopped after {summary.epochs} iteration(s) before converging "
                               f"({summary.message}); raise epochs or max_fun, or scale the data",
@@ -610,6 +632,7 @@ class FastMLP:
                     power_t: float = 0.5, early_stopping: EarlyStopping | None = None,
                     validation_data: tuple | None = None,
                     callback: Callable[[FastMLP, dict], bool | None] | None = None,
+                    clip_norm: float | None = None, clip_value: float | None = None,
                     **optimizer_kwargs: float) -> FastMLP:
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
         kept between calls while the optimizer and its settings stay the same. ``classes`` fixes the label
@@ -617,7 +640,8 @@ class FastMLP:
         are those of ``fit``."""
         batch_size = check_param("batch_size", batch_size)
         shuffle = check_bool("shuffle", shuffle)
-        unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2"}
+        unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2", "l1"}
+        unknown -= OPTIMIZER_OPTIONS
         if unknown:
             raise ParameterError(f"partial_fit: unexpected keyword argument(s) {sorted(unknown)}")
         X = self._check_X(X)
@@ -630,7 +654,11 @@ class FastMLP:
         sw = self._sample_weights(sample_weight, class_weight, y, n, cls)
         probe = self._make_optimizer(optimizer, lr, optimizer_kwargs.get("momentum", 0.9),
                                      optimizer_kwargs.get("beta1", 0.9), optimizer_kwargs.get("beta2", 0.999),
-                                     optimizer_kwargs.get("eps", 1e-8), optimizer_kwargs.get("l2"))
+                                     optimizer_kwargs.get("eps", 1e-8), optimizer_kwargs.get("l2"),
+                                     l1=optimizer_kwargs.get("l1"),
+                                     **_optimizer_options({k: v for k, v in optimizer_kwargs.items()
+                                                           if k in OPTIMIZER_OPTIONS}))
+        clip = _check_clip(clip_norm, clip_value)
         sched = _training.make_schedule(schedule, power_t)
         val = None if validation_data is None else self._validation_set(validation_data, cls)
         opt = self._optimizer
@@ -638,6 +666,7 @@ class FastMLP:
             opt = probe
         self._commit_targets(cls, y_1d)
         self._optimizer = opt
+        opt.clip_norm, opt.clip_value = clip
         sched.start(probe.lr)
         plan = _training.EpochPlan(opt, 1, min(batch_size, n), shuffle, probe.l2, l2_per_batch, sched,
                                    early_stopping, val, callback, False)
@@ -648,13 +677,13 @@ class FastMLP:
     def _n_label_classes(self):
         return self.spec.sizes[-1] if self.spec.loss == "cross_entropy" else 2
 
-    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2):
+    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2, l1=None, **options):
         if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ParameterError(f"optimizer: unknown optimizer {optimizer!r}; choose one of "
                                  f"{', '.join(OPTIMIZERS)} or lbfgs")
         return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr,
                          l2=self.l2 if l2 is None else l2, momentum=momentum, beta1=beta1, beta2=beta2,
-                         eps=eps)
+                         eps=eps, l1=self.l1 if l1 is None else l1, **options)
 
     def _sample_weights(self, sample_weight, class_weight, y, n, classes):
         sw = check_sample_weight(sample_weight, n, self.dtype)
@@ -775,7 +804,7 @@ class FastMLP:
             "activations": [[a, p] for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])],
             "output": [self.spec.activations[-1], self.spec.params[-1]],
             "loss": self.spec.loss, "dtype": np.dtype(self.dtype).name, "seed": _jsonable_seed(self.seed),
-            "backend": self.backend, "l2": self.l2, "init": self.init,
+            "backend": self.backend, "l2": self.l2, "l1": self.l1, "init": self.init,
             "y_1d": bool(self._y_1d), "n_epochs": self.n_epochs, "best_epoch": self.best_epoch,
             "loss_curve": self.loss_curve, "val_loss_curve": self.val_loss_curve,
             "val_score_curve": self.val_score_curve, "metadata": self.metadata,
@@ -814,7 +843,7 @@ class FastMLP:
             model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
-                        init=_saved_init(meta.get("init", "auto")))
+                        init=_saved_init(meta.get("init", "auto")), l1=meta.get("l1", 0.0))
         except ParameterError as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         model.set_params_vector(theta)
@@ -835,6 +864,23 @@ class FastMLP:
         return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={self.spec.activations[-1]!r}, "
                 f"loss={self.spec.loss!r}, dtype={np.dtype(self.dtype).name}, "
                 f"backend={self._backend.NAME!r})")
+
+
+# The keyword options of fit/partial_fit that only some optimizers read (their defaults in Optimizer).
+OPTIMIZER_OPTIONS = frozenset({"rho", "weight_decay", "eta_plus", "eta_minus", "step_min", "step_max"})
+
+
+def _optimizer_options(options: dict) -> dict:
+    unknown = set(options) - OPTIMIZER_OPTIONS
+    if unknown:
+        raise ParameterError(f"fit: unexpected keyword argument(s) {sorted(unknown)}")
+    return options
+
+
+def _check_clip(clip_norm, clip_value) -> tuple[float, float]:
+    """(clip_norm, clip_value) as floats, 0 for off; each > 0 when given."""
+    return (0.0 if clip_norm is None else check_param("clip_norm", clip_norm),
+            0.0 if clip_value is None else check_param("clip_value", clip_value))
 
 
 def _init_weights(name: str, W: np.ndarray, rng) -> None:
