@@ -184,7 +184,8 @@ class _BaseFastMLP(BaseEstimator):
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             if not _is_int(self.batch_size) or self.batch_size < 1:
                 raise ParameterError(f"batch_size: expected 'auto' or an int >= 1, got {self.batch_size!r}")
-        check_choice("learning_rate", self.learning_rate, tuple(_training.SCHEDULES))
+        if not isinstance(self.learning_rate, _training.Schedule):
+            check_choice("learning_rate", self.learning_rate, tuple(_training.SCHEDULES))
         check_param("power_t", self.power_t)
         check_param("epochs", self.max_iter, "max_iter")
         check_bool("shuffle", self.shuffle)
@@ -421,7 +422,9 @@ class _BaseFastMLP(BaseEstimator):
                               "be clipped", stacklevel=3)
             batch_size = int(np.clip(self.batch_size, 1, n_train))
         kind, hyper = self._optimizer_args()
-        schedule = self.learning_rate if self.solver == "sgd" else "constant"
+        schedule = self.learning_rate if self.solver == "sgd" or not (
+            isinstance(self.learning_rate, str) and self.learning_rate in _training.SKLEARN_SCHEDULES) \
+            else "constant"
         stopping = self._stopping_for(early_stopping)
         model.reg_coef = -(-n_train // batch_size) * alpha / (2.0 * n_train)
         n_before = model.n_epochs
