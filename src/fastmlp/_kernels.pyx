@@ -191,5 +191,6 @@ include "_losses.pxi"
 include "_optimizers.pxi"
 include "_optimizers_extra.pxi"
 include "_network.pxi"
+include "_dropout.pxi"
 # The Cython-level API for other extensions (declared in _kernels.pxd).
 include "_capi.pxi"

@@ -20,6 +20,14 @@ cdef struct NetC:
     Py_ssize_t* lbuf # gathered labels
     void* ybuf       # gathered float targets
     void* wbuf       # gathered sample weights
+    # dropout (_dropout.pxi): rates per layer, mask and dropped-output buffers per layer, the counter-based
+    # generator's key and position; ``training`` is set only inside a training step
+    double* drop     # NULL: no dropout anywhere
+    void** M
+    void** AD
+    uint64_t rng_key
+    uint64_t rng_ctr
+    bint training
 
 
 cdef void _net_forward(NetC* net, const floating* X, Py_ssize_t n, bint predict,
@@ -46,6 +54,8 @@ cdef void _net_forward(NetC* net, const floating* X, Py_ssize_t n, bint predict,
         _dense_forward(prev, theta + net.w_off[l], theta + net.b_off[l], z, out, n, k, m, act,
                        <floating>net.actp[l], theta + net.g_off[l] if net.g_off[l] >= 0 else NULL)
         prev = out
+        if net.training and net.drop != NULL and net.drop[l] > 0:
+            prev = _dropout_forward(net, l, out, n)
 
 
 cdef double _net_loss(NetC* net, floating* Aout, Py_ssize_t n, const Py_ssize_t* labels,
@@ -87,10 +97,14 @@ cdef double _net_backward(NetC* net, const floating* X, Py_ssize_t n, const Py_s
         m = net.sizes[l + 1]
         Dl = <floating*>net.D[l + 1]
         Aprev = X if l == 0 else <floating*>net.A[l]
+        if l > 0 and net.training and net.drop != NULL and net.drop[l - 1] > 0:
+            Aprev = <floating*>net.AD[l]  # the dropped activations the layer saw
         if l > 0:
             # δ(l) = f'(Z(l)) ⊙ (δ(l+1) W(l+1)ᵀ), formed before W(l+1) is touched.
             Dp = <floating*>net.D[l]
             _gemm(False, True, n, k, m, <floating>1, Dl, m, theta + net.w_off[l], m, <floating>0, Dp, k)
+            if Aprev != <floating*>net.A[l]:
+                _dropout_backward(net, l - 1, Dp, n)
             if net.g_off[l - 1] >= 0:
                 _prelu_grad(Dp, <floating*>net.Z[l], grad + net.g_off[l - 1], n, k, fscale, acc)
             _act_backprop(net.act[l - 1], <floating>net.actp[l - 1],
@@ -176,10 +190,12 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
     cdef bint plain = _opt_plain(opt)
     if not plain:
         reg += _l1_term(net, <floating*>NULL, opt.l1)
+    net.training = net.drop != NULL
     _net_forward(net, X, n, False, <floating*>NULL)
     opt.t += 1
     if opt.code == OPT_SGD and plain:
         loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SGD_STEP, opt.lr, opt.l2)
+        net.training = False
         for l in range(net.L):
             g0 = net.g_off[l]
             if g0 >= 0:
@@ -187,6 +203,7 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
                     theta[j] = theta[j] - <floating>opt.lr * grad[j]
         return loss / n + reg
     loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SET, 0.0, 0.0)
+    net.training = False
     _add_l2_grad(net, <floating*>NULL, opt.l2)
     if not plain:
         _net_grad_extra(net, opt, <floating*>NULL)
@@ -497,6 +514,36 @@ cdef class Network:
                 _add_l1_grad(&self.c, <double*>NULL, l1)
                 r = _l1_term(&self.c, <double*>NULL, l1)
         return r
+
+    def set_dropout(self, rates, key):
+        """Inverted dropout in training steps (``train_step``, ``train_epoch``; never in forward, loss or
+        loss_and_grad): ``rates[l]`` in [0, 1) for the output of layer l (one per layer; the last must be
+        0), masks drawn by a counter-based generator keyed by the integer ``key`` (its position starts at 0
+        and advances by the mask's size at every dropped layer of every step). All rates 0: off."""
+        cdef int l, L = self.c.L
+        cdef Py_ssize_t B = self.c.max_batch
+        if not self._ready:
+            raise RuntimeError("Network: not initialised")
+        r = np.array(rates, dtype=np.float64).ravel()
+        if r.shape != (L,):
+            raise ValueError(f"rates: expected {L} dropout rates (one per layer), got {r.shape[0]}")
+        if not (np.isfinite(r).all() and (r >= 0).all() and (r < 1).all()) or r[L - 1] != 0:
+            raise ValueError(f"rates: each must be in [0, 1) and the output layer's 0, got {r.tolist()}")
+        key = _int_arg(key, "key: expected an integer")
+        if not r.any():
+            self.c.drop = NULL
+            return
+        M = np.zeros(L + 1, dtype=np.uintp)
+        AD = np.zeros(L + 1, dtype=np.uintp)
+        self._keep += [r, M, AD]
+        self.c.M, self.c.AD = <void**>_ptr(M), <void**>_ptr(AD)
+        for l in range(L):
+            if r[l] > 0:
+                self.c.M[l + 1] = self._buffer((B, self.spec.sizes[l + 1]))
+                self.c.AD[l + 1] = self._buffer((B, self.spec.sizes[l + 1]))
+        self.c.rng_key = <uint64_t>(key & 0xFFFFFFFFFFFFFFFF)
+        self.c.rng_ctr = 0
+        self.c.drop = <double*>_ptr(r)
 
     def full_batch_step(self, X, y, sample_weight, opt):
         """One optimizer step on the gradient of R over all rows of X (computed in chunks of max_batch

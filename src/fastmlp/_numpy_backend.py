@@ -461,6 +461,8 @@ class Network:
                            else None for l in range(L)]
         self.D = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
         self._wmask = spec.weight_mask()
+        self._drop = None       # dropout rates per layer (set_dropout), the masks and dropped outputs
+        self._training = False  # set only inside a training step
 
     def _param(self, l):
         act = self.spec.activations[l]
@@ -479,7 +481,7 @@ class Network:
             act = spec.activations[l]
             if l == spec.n_layers - 1 and spec.loss != "squared_error":
                 act = _IDENTITY
-            dense_forward(acts[-1], self.W[l], self.b[l], out, act, self._param(l), Z)
+            dense_forward(self._dropout_input(acts, l), self.W[l], self.b[l], out, act, self._param(l), Z)
             acts.append(out)
         return acts
 
@@ -527,11 +529,13 @@ class Network:
             if l > 0:
                 Dp = self.D[l][:n]
                 np.matmul(D, self.W[l].T, out=Dp)
+                if self._dropped(l):
+                    Dp *= self._M[l][:n]
                 if spec.activations[l - 1] in PER_UNIT:
                     self._prelu_grad(l - 1, Dp, n, scale, accumulate)
                 Zp = None if self.Z[l] is None else self.Z[l][:n]
                 backprop_activation(Dp, acts[l], Zp, Dp, spec.activations[l - 1], self._param(l - 1))
-            gW = np.matmul(acts[l].T, D) * self.dtype.type(scale)
+            gW = np.matmul(self._AD[l][:n].T if self._dropped(l) else acts[l].T, D) * self.dtype.type(scale)
             gb = D.sum(axis=0) * self.dtype.type(scale)
             if accumulate:
                 self.gW[l] += gW
@@ -590,13 +594,66 @@ class Network:
         if n > self.max_batch:
             raise ValueError(f"X: {n} rows exceed the workspace's max_batch={self.max_batch}")
         reg = self._l2_term(opt.l2) + self._l1_term(getattr(opt, "l1", 0.0))
-        acts = self._forward(X)
-        loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
+        self._training = self._drop is not None
+        try:
+            acts = self._forward(X)
+            loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
+        finally:
+            self._training = False
         if opt.l2:
             self.grad[self._wmask] += self.dtype.type(opt.l2) * self.theta[self._wmask]
         self._grad_extra(opt)
         self._update(opt)
         return loss + reg
+
+    # ---- dropout (_dropout.pxi's twin: the same counter-based masks) -------------------------------------
+    def set_dropout(self, rates, key):
+        """Inverted dropout in training steps (``train_step``, ``train_epoch``; never in forward, loss or
+        loss_and_grad): ``rates[l]`` in [0, 1) for the output of layer l (one per layer; the last must be
+        0), masks drawn by a counter-based generator keyed by the integer ``key``. All rates 0: off."""
+        L = self.spec.n_layers
+        r = np.array(rates, dtype=np.float64).ravel()
+        if r.shape != (L,):
+            raise ValueError(f"rates: expected {L} dropout rates (one per layer), got {r.shape[0]}")
+        if not (np.isfinite(r).all() and (r >= 0).all() and (r < 1).all()) or r[L - 1] != 0:
+            raise ValueError(f"rates: each must be in [0, 1) and the output layer's 0, got {r.tolist()}")
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"key: expected an integer, got {key!r}")
+        if not r.any():
+            self._drop = None
+            return
+        B = self.max_batch
+        self._drop = r
+        self._M = {l + 1: np.zeros((B, self.spec.sizes[l + 1]), self.dtype) for l in range(L) if r[l] > 0}
+        self._AD = {l + 1: np.zeros((B, self.spec.sizes[l + 1]), self.dtype) for l in range(L) if r[l] > 0}
+        self._key = np.uint64(int(key) & 0xFFFFFFFFFFFFFFFF)
+        self._ctr = 0
+
+    def _dropped(self, l):
+        """Whether layer l's input (the output of layer l − 1) is dropped in this pass."""
+        return self._training and l > 0 and self._drop[l - 1] > 0
+
+    def _dropout_input(self, acts, l):
+        """Layer l's input: acts[l], or, dropped, AD = acts[l] ⊙ M with a fresh mask M."""
+        if not self._dropped(l):
+            return acts[-1]
+        A = acts[l]
+        n, m = A.shape
+        N = n * m
+        pos = np.arange(1, N + 1, dtype=np.uint64) + np.uint64(self._ctr)
+        with np.errstate(over="ignore"):
+            x = self._key + pos * np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+        u = (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        p = self._drop[l - 1]
+        M = self._M[l][:n]
+        M[...] = np.where(u >= p, self.dtype.type(1.0 / (1.0 - p)), self.dtype.type(0)).reshape(n, m)
+        AD = self._AD[l][:n]
+        np.multiply(A, M, out=AD)
+        self._ctr += N
+        return AD
 
     # ---- L1, clipping, AdamW's decay, full-batch steps (_optimizers_extra.pxi's twins) -------------------
     def _l1_term(self, l1):

@@ -76,6 +76,11 @@ class FastMLP:
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
     l1 : float
         λ₁ of the L1 penalty λ₁ Σ|W| on weights (not biases); its gradient λ₁·sign(W) (0 at W = 0).
+    dropout : float or list of float
+        Inverted dropout of the hidden layers' outputs in training steps, one rate p ∈ [0, 1) for all or
+        one per hidden layer: each unit is kept with probability 1 − p and scaled by 1/(1 − p), so
+        ``predict``/``forward``/``loss``/``gradients`` (which never drop) see the expected activations. The
+        masks are drawn in the kernels from a key taken from the model's seed stream.
     init : str or array
         "auto" (He normal before the ReLU family, LeCun normal before selu, else Glorot uniform; zero
         biases), "sklearn" (scikit-learn's draws), "glorot_uniform", "he_normal", "lecun_normal",
@@ -89,7 +94,7 @@ class FastMLP:
                  dtype: DTypeLike = np.float32,
                  seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
                  l2: float = 0.0, init: str | ArrayLike | Sequence[ArrayLike] = "auto", *,
-                 l1: float = 0.0) -> None:
+                 l1: float = 0.0, dropout: float | Sequence[float] = 0.0) -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
@@ -122,6 +127,8 @@ class FastMLP:
         self._backend_name = backend
         self.l2 = check_param("l2", l2)
         self.l1 = check_param("l1", l1)
+        self._dropout_rates = _dropout_rates(dropout, n_hidden)
+        self.dropout = dropout
         self.init = init
         self.activation = activation
         self.output = output
@@ -319,6 +326,8 @@ class FastMLP:
         """The training workspace (gradients, activations and deltas for ``batch_size`` rows)."""
         if self._train_net is None or self._train_net.max_batch < batch_size:
             self._train_net = self._backend.Network(self.spec, self._theta, self._grad, batch_size)
+            if self._dropout_rates is not None:
+                self._train_net.set_dropout(self._dropout_rates, _draw_key(self._rng))
         return self._train_net
 
     def _net_for_inference(self):
@@ -358,6 +367,9 @@ class FastMLP:
         state.setdefault("samples_seen", 0)
         state.setdefault("last_fit", None)
         state.setdefault("metadata", {})
+        state.setdefault("l1", 0.0)
+        state.setdefault("dropout", 0.0)
+        state.setdefault("_dropout_rates", None)
         self.__dict__.update(state)
         # Arrays unpickled from a read-only memory map (joblib) become private, writable copies.
         for key in ("_theta", "_grad"):
@@ -560,6 +572,9 @@ class FastMLP:
         """
         is_lbfgs = optimizer == "lbfgs"
         clip = _check_clip(clip_norm, clip_value)
+        if self._dropout_rates is not None and optimizer in ("lbfgs", *_training.FULL_BATCH_OPTIMIZERS):
+            raise ParameterError(f"dropout: {optimizer} is a deterministic full-batch method and trains "
+                                 "without dropout; use a minibatch optimizer or a model with dropout=0")
         l1 = self.l1 if l1 is None else check_param("l1", l1)
         epochs = check_param("epochs", epochs)
         batch_size = check_param("batch_size", batch_size)
@@ -805,6 +820,7 @@ class FastMLP:
             "output": [self.spec.activations[-1], self.spec.params[-1]],
             "loss": self.spec.loss, "dtype": np.dtype(self.dtype).name, "seed": _jsonable_seed(self.seed),
             "backend": self.backend, "l2": self.l2, "l1": self.l1, "init": self.init,
+            "dropout": [] if self._dropout_rates is None else list(self._dropout_rates[:-1]),
             "y_1d": bool(self._y_1d), "n_epochs": self.n_epochs, "best_epoch": self.best_epoch,
             "loss_curve": self.loss_curve, "val_loss_curve": self.val_loss_curve,
             "val_score_curve": self.val_score_curve, "metadata": self.metadata,
@@ -843,7 +859,8 @@ class FastMLP:
             model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
-                        init=_saved_init(meta.get("init", "auto")), l1=meta.get("l1", 0.0))
+                        init=_saved_init(meta.get("init", "auto")), l1=meta.get("l1", 0.0),
+                        dropout=meta.get("dropout") or 0.0)
         except ParameterError as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         model.set_params_vector(theta)
@@ -881,6 +898,29 @@ def _check_clip(clip_norm, clip_value) -> tuple[float, float]:
     """(clip_norm, clip_value) as floats, 0 for off; each > 0 when given."""
     return (0.0 if clip_norm is None else check_param("clip_norm", clip_norm),
             0.0 if clip_value is None else check_param("clip_value", clip_value))
+
+
+def _dropout_rates(dropout, n_hidden: int) -> list[float] | None:
+    """The rate of every layer's output (hidden layers from ``dropout``, the output layer 0), or None when
+    all are 0. ``dropout``: one rate for every hidden layer or one per hidden layer, each in [0, 1)."""
+    if isinstance(dropout, (list, tuple, np.ndarray)):
+        rates = list(dropout)
+        if len(rates) != n_hidden:
+            raise ParameterError(f"dropout: got {len(rates)} rates for {n_hidden} hidden layers (give one "
+                                 "rate for all, or one per hidden layer)")
+        rates = [check_param("dropout", r, f"dropout[{i}]") for i, r in enumerate(rates)]
+    else:
+        rates = [check_param("dropout", dropout)] * n_hidden
+    if not any(rates):
+        return None
+    return rates + [0.0]
+
+
+def _draw_key(rng) -> int:
+    """A 63-bit key for the dropout masks from the model's random stream (a Generator or a RandomState)."""
+    if isinstance(rng, np.random.RandomState):
+        return int(rng.randint(0, 2 ** 62, dtype=np.int64))
+    return int(rng.integers(0, 2 ** 63 - 1))
 
 
 def _init_weights(name: str, W: np.ndarray, rng) -> None:
