@@ -21,6 +21,22 @@ cdef void _scale(floating* x, Py_ssize_t P, double factor) noexcept nogil:
         x[i] = f * x[i]
 
 
+cdef void _adamw(floating* theta, const floating* g, floating* m, floating* v, Py_ssize_t P, double lr,
+                 double b1, double b2, double eps, double wd, long long t) noexcept nogil:
+    """θ ← (1 − lr·wd) θ, then Adam's step with g, element by element (g may be θ itself: each g[i] is
+    read before θ[i] is written)."""
+    cdef Py_ssize_t i
+    cdef floating gi, fb1 = <floating>b1, fb2 = <floating>b2
+    cdef floating step = <floating>(lr / (1.0 - pow(b1, <double>t)))
+    cdef floating c2 = <floating>(1.0 / (1.0 - pow(b2, <double>t)))
+    cdef floating feps = <floating>eps, decay = <floating>(1.0 - lr * wd)
+    for i in range(P):
+        gi = g[i]
+        m[i] = fb1 * m[i] + (1 - fb1) * gi
+        v[i] = fb2 * v[i] + (1 - fb2) * gi * gi
+        theta[i] = decay * theta[i] - step * m[i] / (_sqrt(v[i] * c2) + feps)
+
+
 cdef void _rprop(floating* theta, const floating* g, floating* prev, floating* step, Py_ssize_t P,
                  double lr, double eta_plus, double eta_minus, double step_min,
                  double step_max) noexcept nogil:
@@ -187,7 +203,7 @@ def adamw_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
         raise ValueError(f"t: Adam step count {t} is out of range")
     cdef Py_ssize_t P = _dim(param, 0)
     cdef double flr = float(lr), b1 = float(beta1), b2 = float(beta2), e = float(eps)
-    cdef double factor = 1.0 - flr * float(weight_decay)
+    cdef double wd = float(weight_decay)
     cdef long long tt = t
     cdef void* tp = _ptr(param)
     cdef void* gp = _ptr(grad)
@@ -195,11 +211,9 @@ def adamw_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
     cdef void* vp = _ptr(v)
     with nogil:
         if kind == KIND_F32:
-            _scale(<float*>tp, P, factor)
-            _adam(<float*>tp, <float*>gp, <float*>mp, <float*>vp, P, flr, b1, b2, e, tt)
+            _adamw(<float*>tp, <float*>gp, <float*>mp, <float*>vp, P, flr, b1, b2, e, wd, tt)
         else:
-            _scale(<double*>tp, P, factor)
-            _adam(<double*>tp, <double*>gp, <double*>mp, <double*>vp, P, flr, b1, b2, e, tt)
+            _adamw(<double*>tp, <double*>gp, <double*>mp, <double*>vp, P, flr, b1, b2, e, wd, tt)
     return param
 
 
