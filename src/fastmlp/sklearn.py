@@ -575,6 +575,129 @@ class _BaseFastMLP(BaseEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self._model.spec.sizes[n_hidden])], dtype=object)
 
 
+    # ----------------------------------------------------------------------------------------------
+    # Persistence without pickle: the held model's .npz, the estimator in its JSON metadata
+    # ----------------------------------------------------------------------------------------------
+    _FITTED_FLOATS = ("loss_", "best_loss_", "best_validation_score_")
+    _FITTED_LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+    _FITTED_INTS = ("n_iter_", "t_", "n_outputs_", "n_layers_", "n_features_in_", "_no_improvement_count")
+
+    def save(self, path):
+        """Write the fitted estimator to ``path``: the ``FastMLP.save`` file of the network it holds (arrays
+        and JSON, never a pickle; written atomically), with the estimator's class, constructor parameters
+        and fitted attributes (``classes_``, curves, counters, ``feature_names_in_``) in its metadata.
+        ``type(est).load(path)`` gives an estimator with the same predictions, ``transform``, scores and
+        attributes; the optimizer's moments are not kept (``warm_start`` continues from the weights with
+        fresh ones). Parameters must be JSON-representable: a ``RandomState`` as ``random_state`` or a
+        ``Schedule`` object as ``learning_rate`` raise ``TypeError`` (pass an int / the schedule's name)."""
+        check_is_fitted(self)
+        self._sync_params()
+        params = {}
+        for name, value in self.get_params(deep=False).items():
+            if name == "random_state" and isinstance(value, np.random.RandomState):
+                raise TypeError("random_state: a RandomState cannot be saved without pickle; use an int "
+                                "or None")
+            if name == "learning_rate" and isinstance(value, _training.Schedule):
+                raise TypeError("learning_rate: a Schedule object cannot be saved without pickle; pass its "
+                                "name")
+            if name == "dtype" and value is not None:
+                value = np.dtype(value).name
+            params[name] = _json_value(value, name)
+        fitted = {k: _json_value(getattr(self, k, None), k)
+                  for k in self._FITTED_FLOATS + self._FITTED_LISTS + self._FITTED_INTS}
+        fitted["out_activation_"] = self.out_activation_
+        names = getattr(self, "feature_names_in_", None)
+        fitted["feature_names_in_"] = None if names is None else [str(v) for v in names]
+        if self._classifier:
+            classes = np.asarray(self.classes_)
+            if classes.dtype == object:
+                classes = classes.astype(str) if all(isinstance(c, str) for c in classes) else classes
+            if classes.dtype.kind not in "biufU":
+                raise TypeError("classes_: only numeric or string labels can be saved without pickle")
+            fitted["classes_"] = classes.tolist()
+            fitted["classes_dtype"] = classes.dtype.str
+            fitted["y_type_"] = self._label_binarizer.y_type_
+        model = self._model
+        kept = model.metadata
+        model.metadata = {"estimator": {"class": type(self).__name__, "params": params, "fitted": fitted},
+                          "user": kept}
+        try:
+            model.save(path)
+        finally:
+            model.metadata = kept
+        return path
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """An estimator from a file ``save`` wrote (never unpickles). Raises ValueError when the file holds
+        a plain ``FastMLP`` or another estimator class."""
+        model = _EstimatorNet.load(path, backend=backend)
+        meta = model.metadata if isinstance(model.metadata, dict) else {}
+        est_meta = meta.get("estimator")
+        if not isinstance(est_meta, dict) or est_meta.get("class") not in ("FastMLPClassifier",
+                                                                             "FastMLPRegressor"):
+            raise ValueError(f"path: {path} holds a FastMLP, not a saved fastmlp estimator (load it with "
+                             "FastMLP.load)")
+        if est_meta["class"] != cls.__name__:
+            raise ValueError(f"path: {path} holds a {est_meta['class']}, not a {cls.__name__}")
+        params = {k: _from_json(v) for k, v in est_meta.get("params", {}).items()}
+        if backend is not None:
+            params["backend"] = backend
+        est = cls(**params)
+        fitted = est_meta.get("fitted", {})
+        model.metadata = meta.get("user", {})
+        est._model = model
+        for k in cls._FITTED_FLOATS + cls._FITTED_LISTS + cls._FITTED_INTS:
+            setattr(est, k, _from_json(fitted.get(k)))
+        for k in cls._FITTED_LISTS:
+            if getattr(est, k) is not None:
+                setattr(est, k, list(getattr(est, k)))
+        est.out_activation_ = fitted.get("out_activation_")
+        if fitted.get("feature_names_in_") is not None:
+            est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        est._stopping = None
+        if cls._classifier:
+            classes = np.asarray(fitted["classes_"], dtype=np.dtype(fitted["classes_dtype"]))
+            lb = LabelBinarizer()
+            if fitted["y_type_"].startswith("multilabel"):
+                lb.fit(np.eye(len(classes), dtype=int))
+            else:
+                lb.fit(classes)
+            est._label_binarizer = lb
+            est.classes_ = lb.classes_
+            model.single_class = len(classes) == 1
+        model.mean_over_outputs = not cls._classifier and model.spec.loss == "squared_error"
+        est._bind()
+        return est
+
+
+def _json_value(value, name):
+    """A parameter or attribute as JSON: tuples tagged (activation specs), NumPy scalars as numbers."""
+    if isinstance(value, tuple):
+        return {"tuple": [_json_value(v, name) for v in value]}
+    if isinstance(value, list):
+        return [_json_value(v, name) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_value(v, name) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {"dict": [[_json_value(k, name), _json_value(v, name)] for k, v in value.items()]}
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{name}: {value!r} cannot be saved without pickle")
+
+
+def _from_json(value):
+    if isinstance(value, dict) and set(value) == {"tuple"}:
+        return tuple(_from_json(v) for v in value["tuple"])
+    if isinstance(value, dict) and set(value) == {"dict"}:
+        return {_from_json(k): _from_json(v) for k, v in value["dict"]}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
 # ------------------------------------------------------------------------------------------------------
 # Classifier
 # ------------------------------------------------------------------------------------------------------
