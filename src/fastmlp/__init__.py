@@ -11,13 +11,14 @@ between calls), ``fastmlp.ConvergenceWarning`` (L-BFGS stopped early) and the le
 from . import exchange, ops, schedules
 from ._training import ConvergenceWarning, EarlyStopping
 from .backend import cython_available, get_backend, set_backend, use_backend
+from .custom import Activation
 from .gradcheck import GradientCheck, check_gradients
 from .model import FastMLP
 
 __version__ = "0.1.0"
 __all__ = ["FastMLP", "EarlyStopping", "ConvergenceWarning", "cython_available", "get_backend",
            "set_backend", "use_backend", "get_include", "ops", "exchange", "schedules", "__version__",
-           "check_gradients", "GradientCheck"]
+           "check_gradients", "GradientCheck", "Activation"]
 
 
 def get_include():

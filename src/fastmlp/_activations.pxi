@@ -91,7 +91,7 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
         for i in range(N):
             A[i] = _exp(Z[i])
     else:
-        _act_forward_extra(act, Z, A, N)
+        _act_forward_extra(act, p, Z, A, n, m)
 
 
 cdef void _act_backprop(int act, floating p, const floating* gamma, const floating* A,
@@ -154,7 +154,7 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
         for i in range(N):
             G[i] = G[i] * A[i]
     else:
-        _act_backprop_extra(act, A, Z, G, N)
+        _act_backprop_extra(act, p, A, Z, G, n, m)
 
 
 cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:

@@ -27,7 +27,7 @@ needs Z, whether it has an elementwise derivative) is read from the registry at 
 indexed by code, so the kernels dispatch on codes only.
 """
 from libc.math cimport (exp, expf, log, logf, log1p, log1pf,
-                        erfc, sqrt, sqrtf, fabs, fabsf, pow)
+                        erfc, sqrt, sqrtf, fabs, fabsf, pow, NAN)
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint32_t, uint64_t
@@ -39,6 +39,7 @@ cimport numpy as cnp
 
 from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES, NetSpec
 from ._registry import ACTIVATION_TABLE, ACTIVATIONS
+from .custom import _LIVE as _CUSTOM_LIVE, record_error as _custom_record, raise_pending as _custom_raise
 
 cdef extern from "_prefetch.h" nogil:
     void fm_prefetch_range(const void* p, size_t nbytes)

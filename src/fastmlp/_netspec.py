@@ -30,11 +30,15 @@ from ._registry import (  # noqa: F401  (re-exported: the layout's readers impor
     PER_UNIT,
     canonical_activation,
 )
+from .custom import CUSTOM_CODE, is_custom
 
 
 def parse_activation(spec, argument: str = "activation") -> tuple[str, float]:
     """``"relu"`` or ``("leaky_relu", 0.2)`` -> (canonical name, float parameter), checked by the
-    registry's rule for that parameter; errors name ``argument``."""
+    registry's rule for that parameter; errors name ``argument``. A ``fastmlp.Activation`` of your own
+    comes back as itself (parameter 0)."""
+    if is_custom(spec):
+        return spec, 0.0
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:
             raise ValueError(f"{argument}: expected a name or (name, parameter), got {spec!r}")
@@ -88,7 +92,7 @@ class NetSpec:
         self.activations = tuple(activations)
         self.params = tuple(float(p) for p in params)
         self.loss = loss
-        self.codes = tuple(ACTIVATION_CODES[a] for a in self.activations)
+        self.codes = tuple(CUSTOM_CODE if is_custom(a) else ACTIVATION_CODES[a] for a in self.activations)
         self.loss_code = LOSS_CODES[loss]
         w_off, b_off, g_off = [], [], []
         pos = 0

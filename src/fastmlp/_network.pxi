@@ -259,7 +259,8 @@ cdef object _checked_spec(spec):
     if not same:
         raise ValueError("spec: its codes, offsets, n_params or n_layers do not match its sizes, "
                          "activations and loss")
-    if max(ref.codes) >= N_ACT or ref.loss_code >= N_LOSS:
+    builtin = [c for c in ref.codes if c != CUSTOM_ACT]  # custom activations: fastmlp.Activation
+    if (builtin and max(builtin) >= N_ACT) or ref.loss_code >= N_LOSS:
         raise ValueError(f"spec: {list(ref.activations)} with {ref.loss} is not in this build of "
                          "fastmlp._kernels (codes past the compiled _codes.h); rebuild the extension")
     return ref
@@ -277,6 +278,7 @@ cdef class Network:
     cdef int kind
     cdef list _keep
     cdef bint _ready  # set last in __init__: the struct and every workspace buffer are in place
+    cdef bint _custom  # a layer has a custom activation (fastmlp.Activation): its errors are raised after
 
     def __cinit__(self):
         memset(&self.c, 0, sizeof(NetC))
@@ -331,7 +333,8 @@ cdef class Network:
             self.c.sizes[l] = spec.sizes[l]
         for l in range(L):
             self.c.act[l] = spec.codes[l]
-            self.c.actp[l] = spec.params[l]
+            self.c.actp[l] = spec.params[l] if spec.codes[l] != CUSTOM_ACT else spec.activations[l].index
+            self._custom = self._custom or spec.codes[l] == CUSTOM_ACT
             self.c.w_off[l] = spec.w_offsets[l]
             self.c.b_off[l] = spec.b_offsets[l]
             self.c.g_off[l] = spec.g_offsets[l]
@@ -339,7 +342,7 @@ cdef class Network:
         for l in range(L):
             self.c.A[l + 1] = self._buffer((B, spec.sizes[l + 1]))
             self.c.D[l + 1] = self._buffer((B, spec.sizes[l + 1]))
-            if spec.activations[l] in NEEDS_Z:
+            if spec.activations[l] in NEEDS_Z or getattr(spec.activations[l], "needs_z", False):
                 self.c.Z[l + 1] = self._buffer((B, spec.sizes[l + 1]))
         self.c.ybuf = self._buffer((B, spec.sizes[L]))
         self.c.wbuf = self._buffer((B,))
@@ -462,6 +465,8 @@ cdef class Network:
                 _net_predict(&self.c, <float*>xp, n, <float*>op)
             else:
                 _net_predict(&self.c, <double*>xp, n, <double*>op)
+        if self._custom:
+            _custom_raise()
         return out
 
     cdef double _total(self, X, y, sample_weight, bint gradient, double l2) except? -1:
@@ -478,6 +483,8 @@ cdef class Network:
                 total = _net_total(&self.c, <float*>xp, n, lp, <float*>yp, <float*>wp, gradient, l2)
             else:
                 total = _net_total(&self.c, <double*>xp, n, lp, <double*>yp, <double*>wp, gradient, l2)
+        if self._custom:
+            _custom_raise()
         return total
 
     def loss(self, X, y, sample_weight=None):
@@ -564,6 +571,8 @@ cdef class Network:
                 o.t += 1
                 _opt_step(&o, <double*>self.c.theta, <double*>self.c.grad, self.c.n_params)
         opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return total / n + reg
 
     def train_step(self, X, y, sample_weight, opt):
@@ -587,6 +596,8 @@ cdef class Network:
             else:
                 r = _net_step(&self.c, &o, <double*>xp, n, lp, <double*>yp, <double*>wp)
         opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return r
 
     def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
@@ -620,4 +631,6 @@ cdef class Network:
             else:
                 r = _net_epoch(&self.c, &o, <double*>xp, d, lp, <double*>yp, <double*>wp, op, m, bs)
         opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return r

@@ -19,6 +19,7 @@ from ._registry import (
     _softmax as _softmax_rows,
     canonical_activation,
 )
+from .custom import is_custom
 
 NAME = "numpy"
 _IDENTITY = ACTIVATIONS[0]  # code 0: no activation, the default of dense_forward
@@ -60,8 +61,11 @@ def activation_forward(Z, out, activation, param=None):
     """out = f(Z), elementwise (row-wise for softmax). ``out`` may be ``Z``. Returns out.
 
     param: slope for leaky_relu (default 0.01), gamma for elu (default 1.0), the per-unit slope array
-    of shape (M,) for prelu. f is the registry's forward of the activation.
+    of shape (M,) for prelu. f is the registry's forward of the activation (or a ``fastmlp.Activation``'s
+    own f).
     """
+    if is_custom(activation):
+        return activation.forward_into(Z, out)
     entry = ACTIVATION_TABLE[canonical_activation(activation)]
     _check_same_dtype(Z=Z, out=out)
     if Z.shape != out.shape:
@@ -73,6 +77,9 @@ def activation_forward(Z, out, activation, param=None):
 def activation_derivative(A, Z, out, activation, param=None):
     """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
     prelu, gelu and silu (``Z`` may be None otherwise). Returns out. f' is the registry's derivative."""
+    if is_custom(activation):
+        np.copyto(out, activation.derivative(A, Z), casting="unsafe")
+        return out
     entry = ACTIVATION_TABLE[canonical_activation(activation)]
     if entry.derivative is None:
         raise ValueError(f"activation: {entry.name} has a Jacobian, not an elementwise derivative; "
@@ -457,7 +464,8 @@ class Network:
         L = spec.n_layers
         self.A = [np.zeros((B, sizes[0]), self.dtype)]  # A[0]: gathered input rows
         self.A += [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
-        self.Z = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) if spec.activations[l] in NEEDS_Z
+        self.Z = [None] + [np.zeros((B, sizes[l + 1]), self.dtype)
+                           if spec.activations[l] in NEEDS_Z or getattr(spec.activations[l], "needs_z", False)
                            else None for l in range(L)]
         self.D = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
         self._wmask = spec.weight_mask()

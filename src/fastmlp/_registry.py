@@ -372,7 +372,8 @@ def canonical_activation(name: str, argument: str = "activation") -> str:
 
     Raises TypeError for a non-string and ValueError naming ``argument`` for an unknown name."""
     if not isinstance(name, str):
-        raise TypeError(f"{argument}: activation must be a string, got {type(name).__name__}")
+        raise TypeError(f"{argument}: activation must be a string (or a fastmlp.Activation of your own), "
+                        f"got {type(name).__name__}")
     key = name.lower()
     key = ALIASES.get(key, key)
     if key not in ACTIVATION_TABLE:

@@ -410,7 +410,12 @@ def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
                 model._rng.shuffle(order)
             np.copyto(last_good, theta)
             in_epoch = True
-            raw = _epoch(net, X, Y, sw, order, plan.batch_size, opt, plan.l2, plan.l2_per_batch)
+            try:
+                raw = _epoch(net, X, Y, sw, order, plan.batch_size, opt, plan.l2, plan.l2_per_batch)
+            except (ValueError, TypeError, ArithmeticError):  # e.g. a custom activation's f failed
+                np.copyto(theta, last_good)
+                model._optimizer = None
+                raise
             if not math.isfinite(raw) or not all_finite(theta):
                 what = f"loss is {raw}" if not math.isfinite(raw) else "the parameters are not finite"
                 raise diverged(model, last_good, f"lr: training diverged at epoch {model.n_epochs + 1} "

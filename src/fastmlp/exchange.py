@@ -26,6 +26,7 @@ import numpy as np
 
 from ._netspec import parse_activation
 from ._registry import ACTIVATION_TABLE, ACTIVATIONS, LOSS_OF_OUTPUT, LOSS_TABLE, canonical_activation
+from .custom import is_custom
 from .model import FastMLP
 
 __all__ = ["UnsupportedLayerError", "to_torch", "from_torch", "to_onnx", "from_onnx", "from_sklearn"]
@@ -53,8 +54,13 @@ def _import(name, extra):
 
 
 def _as_fastmlp(model, name="model"):
-    """A FastMLP, or a fitted scikit-learn style MLP (converted with from_sklearn)."""
+    """A FastMLP, or a fitted scikit-learn style MLP (converted with from_sklearn). A model with an
+    activation of its own (``fastmlp.Activation``) has no torch or ONNX form: refused."""
     if isinstance(model, FastMLP):
+        for l, a in enumerate(model.spec.activations):
+            if is_custom(a):
+                raise UnsupportedLayerError(f"activation {a.name!r} of layer {l} is a custom activation "
+                                            "(fastmlp.Activation): it has no PyTorch or ONNX form")
         return model
     if hasattr(model, "coefs_") and hasattr(model, "out_activation_"):
         return from_sklearn(model)

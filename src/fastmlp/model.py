@@ -32,6 +32,7 @@ from ._registry import (
 )
 from ._training import EarlyStopping, Schedule
 from .backend import get_backend
+from .custom import Activation, is_custom, resolve_saved
 from .validation import (
     ParameterError,
     check_array,
@@ -177,9 +178,9 @@ class FastMLP:
                 b[...] = 0
             elif self.init == "sklearn":
                 if not isinstance(self.activation, list):
-                    factor = ACTIVATION_TABLE[parse_activation(self.activation)[0]].sklearn_init_factor
+                    factor = _sklearn_factor(parse_activation(self.activation)[0])
                 elif n_hidden:
-                    factor = ACTIVATION_TABLE[acts[min(l, n_hidden - 1)]].sklearn_init_factor
+                    factor = _sklearn_factor(acts[min(l, n_hidden - 1)])
                 else:
                     factor = 6.0
                 bound = np.sqrt(factor / (fan_in + fan_out))
@@ -816,8 +817,9 @@ class FastMLP:
         return {
             "format": "fastmlp", "format_version": FORMAT_VERSION,
             "layer_sizes": list(self.spec.sizes),
-            "activations": [[a, p] for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])],
-            "output": [self.spec.activations[-1], self.spec.params[-1]],
+            "activations": [[_saved_name(a), p] for a, p in zip(self.spec.activations[:-1],
+                                                                 self.spec.params[:-1])],
+            "output": [_saved_name(self.spec.activations[-1]), self.spec.params[-1]],
             "loss": self.spec.loss, "dtype": np.dtype(self.dtype).name, "seed": _jsonable_seed(self.seed),
             "backend": self.backend, "l2": self.l2, "l1": self.l1, "init": self.init,
             "dropout": [] if self._dropout_rates is None else list(self._dropout_rates[:-1]),
@@ -847,16 +849,21 @@ class FastMLP:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | None = None) -> FastMLP:
+    def load(cls, path: str | os.PathLike, backend: str | None = None,
+             custom: dict[str, Activation] | None = None) -> FastMLP:
         """Read a model written by ``save``. Only arrays and JSON are read (never a pickle), and the file is
         checked whole — every metadata field, the arrays' headers against the architecture, the classes
-        against the output layer — before anything of the size it claims is allocated."""
+        against the output layer — before anything of the size it claims is allocated. ``custom`` maps the
+        names of the model's own activations (``fastmlp.Activation``) to them: the file stores only their
+        names, and a model using one that is not given is refused (ValueError naming it)."""
         meta, theta, classes = read_model_file(path)
         fname = os.fspath(path)
-        hidden = [tuple(a) for a in meta["activations"]]
+        hidden = [resolve_saved(a[0], custom, "path") or tuple(a) for a in meta["activations"]]
         out_name, out_param = meta["output"]
+        out_custom = resolve_saved(out_name, custom, "path")
         try:
-            model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
+            model = cls(meta["layer_sizes"], activation=hidden,
+                        output=out_custom or _output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
                         init=_saved_init(meta.get("init", "auto")), l1=meta.get("l1", 0.0),
@@ -875,10 +882,12 @@ class FastMLP:
         return model
 
     def __repr__(self):
-        acts = [a if p == ACTIVATION_TABLE[a].default_param else f"{a}({p:g})"
+        acts = [a.name if is_custom(a) else a if p == ACTIVATION_TABLE[a].default_param else f"{a}({p:g})"
                 for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])]
         act = acts[0] if len(set(acts)) == 1 else acts
-        return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={self.spec.activations[-1]!r}, "
+        out = self.spec.activations[-1]
+        out = out.name if is_custom(out) else out
+        return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={out!r}, "
                 f"loss={self.spec.loss!r}, dtype={np.dtype(self.dtype).name}, "
                 f"backend={self._backend.NAME!r})")
 
@@ -944,6 +953,16 @@ def _init_weights(name: str, W: np.ndarray, rng) -> None:
         W[...] = q if fan_in >= fan_out else q.T
     else:  # pragma: no cover - names are checked by the constructor
         raise ParameterError(f"init: unknown initialisation {name!r}")
+
+
+def _sklearn_factor(name) -> float:
+    """scikit-learn's Glorot factor before activation ``name`` (6 for an activation of your own)."""
+    return 6.0 if is_custom(name) else ACTIVATION_TABLE[name].sklearn_init_factor
+
+
+def _saved_name(activation) -> str:
+    """How a file names an activation: the registry's name, or ``custom:<name>``."""
+    return activation.saved_name if is_custom(activation) else activation
 
 
 def _output_spec(name, param):
