@@ -119,3 +119,13 @@ def test_exchange_refuses_custom_activations():
             export(m)
     with pytest.raises(TypeError, match="fastmlp.Activation of your own"):
         FastMLP([4, 8, 2], activation=fastmlp.Activation)
+
+
+def test_importing_the_custom_module_leaves_validation_on_the_kernels():
+    """fastmlp.custom is imported by the kernels (through _netspec): it must not close an import cycle
+    that would leave validation's fast finiteness check on its NumPy fallback."""
+    import subprocess
+    import sys
+    code = ("import fastmlp, fastmlp.validation as v, fastmlp._kernels as k; "
+            "assert v._all_finite is k.all_finite, v._all_finite")
+    subprocess.run([sys.executable, "-c", code], check=True)

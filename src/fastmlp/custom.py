@@ -34,7 +34,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ._registry import ACTIVATION_TABLE, ALIASES
-from .validation import ParameterError
+
+# Not fastmlp.validation at import time: validation imports the kernels, which import this module (through
+# _netspec); a cycle there would leave validation on its NumPy fallback of all_finite.
 
 # The kernels' code of a custom activation: past the registry's codes, never written to a file; the
 # compiled kernels declare the same number (_activations_extra.pxi's CUSTOM_ACT).
@@ -67,6 +69,7 @@ class Activation:
     output_only = False
 
     def __init__(self, name: str, f: Callable, f_prime: Callable, needs_z: bool = False):
+        from .validation import ParameterError
         if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
             raise ParameterError(f"activation: a custom activation's name must be a non-empty identifier, "
                                  f"got {name!r}")
