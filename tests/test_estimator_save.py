@@ -82,3 +82,23 @@ def test_refusals(tmp_path):
     # the estimator's model file is still a FastMLP file
     m = FastMLP.load(tmp_path / "clf.npz")
     np.testing.assert_allclose(m.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_l1_and_dropout_reach_the_estimators(tmp_path):
+    X = _X(200)
+    y = (X[:, 0] > 0).astype(int)
+    base = FastMLPClassifier(hidden_layer_sizes=(16, 16), max_iter=20, random_state=0).fit(X, y)
+    l1 = FastMLPClassifier(hidden_layer_sizes=(16, 16), max_iter=20, random_state=0, l1=0.01).fit(X, y)
+    assert sum(np.abs(W).sum() for W in l1.coefs_) < sum(np.abs(W).sum() for W in base.coefs_)
+    drop = FastMLPClassifier(hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                             dropout=[0.1, 0.3]).fit(X, y)
+    assert drop._model.dropout == [0.1, 0.3]
+    assert not np.allclose(drop.coefs_[0], base.coefs_[0])
+    drop.save(tmp_path / "d.npz")
+    back = FastMLPClassifier.load(tmp_path / "d.npz")
+    assert back.dropout == [0.1, 0.3] and back.l1 == 0.0
+    np.testing.assert_array_equal(back.predict_proba(X), drop.predict_proba(X))
+    with pytest.raises(ValueError, match="dropout: lbfgs"):
+        FastMLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+    with pytest.raises(ValueError, match="l1"):
+        FastMLPRegressor(l1=-1.0).fit(X, X[:, 0])

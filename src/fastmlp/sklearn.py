@@ -198,6 +198,7 @@ class _BaseFastMLP(BaseEstimator):
         check_param("validation_split", self.validation_fraction, "validation_fraction")
         check_param("patience", self.n_iter_no_change, "n_iter_no_change")
         check_param("max_fun", self.max_fun)
+        check_param("l1", self.l1)
         if self.dtype is not None:
             check_dtype(self.dtype)
         get_backend(self.backend)
@@ -236,7 +237,8 @@ class _BaseFastMLP(BaseEstimator):
         output, loss = self._output_and_loss()
         model = _EstimatorNet([n_features] + self._hidden_sizes + [n_outputs],
                               activation=self._model_activation, output=output, loss=loss, dtype=dtype,
-                              seed=random_state, backend=self.backend, init="sklearn")
+                              seed=random_state, backend=self.backend, init="sklearn",
+                              dropout=self.dropout)
         model.mean_over_outputs = not self._classifier and loss == "squared_error"
         return model
 
@@ -438,7 +440,7 @@ class _BaseFastMLP(BaseEstimator):
             return False
 
         common = dict(lr=self.learning_rate_init, optimizer=kind, sample_weight=swt, shuffle=self.shuffle,
-                      l2=alpha, l2_per_batch=True, schedule=schedule, power_t=self.power_t,
+                      l2=alpha, l2_per_batch=True, schedule=schedule, power_t=self.power_t, l1=self.l1,
                       early_stopping=stopping, validation_data=val, callback=report, **hyper)
         try:
             if incremental:
@@ -503,7 +505,7 @@ class _BaseFastMLP(BaseEstimator):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", _training.ConvergenceWarning)
             model.fit(X, targets, epochs=self.max_iter, optimizer="lbfgs", l2=l2, tol=self.tol,
-                      max_fun=self.max_fun, sample_weight=sw, callback=report, verbose=False)
+                      max_fun=self.max_fun, sample_weight=sw, callback=report, verbose=False, l1=self.l1)
         for w in caught:
             if not issubclass(w.category, _training.ConvergenceWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -709,7 +711,9 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
     binary, multiclass and multilabel targets. Additionally: every fastmlp activation (per layer too),
     ``class_weight`` (None, "balanced" or a dict label -> weight, multiplied into the sample weights),
     ``dtype`` (None follows the input: float32 stays float32), ``backend`` ("auto", "cython", "numpy");
-    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``.
+    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``;
+    ``l1`` (λ₁ Σ|W| added to every minibatch's loss) and ``dropout`` (a rate for every hidden layer or one
+    per hidden layer; sgd/adam only), as ``FastMLP``'s; ``save``/``load`` without pickle.
     """
 
     _classifier = True
@@ -719,7 +723,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype=None, backend="auto"):
+                 class_weight=None, dtype=None, backend="auto", l1=0.0, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -746,6 +750,8 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         self.class_weight = class_weight
         self.dtype = dtype
         self.backend = backend
+        self.l1 = l1
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -879,7 +885,8 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
     Same parameters, methods and fitted attributes as scikit-learn's (see its documentation), with one or
     several outputs and ``loss`` "squared_error" (identity output) or "poisson" (exp output, half Poisson
     deviance). Additionally: every fastmlp activation (per layer too), ``dtype``, ``backend``,
-    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``.
+    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``;
+    ``l1`` and ``dropout`` as the classifier's; ``save``/``load`` without pickle.
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *,
@@ -887,7 +894,7 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto"):
+                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto", l1=0.0, dropout=0.0):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -914,6 +921,8 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
         self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
+        self.l1 = l1
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
