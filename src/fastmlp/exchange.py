@@ -21,8 +21,11 @@ Output layers: a softmax output exports as ``Softmax(dim=-1)`` and a sigmoid cla
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._netspec import parse_activation
 from ._registry import ACTIVATION_TABLE, ACTIVATIONS, LOSS_OF_OUTPUT, LOSS_TABLE, canonical_activation
@@ -615,7 +618,8 @@ def _saved_leaky(saved, l, slope):
     return name
 
 
-def from_onnx(source, *, dtype=None, backend="cython"):
+def from_onnx(source: str | os.PathLike | Any, *, dtype: DTypeLike | None = None,
+              backend: str = "cython") -> FastMLP:
     """A FastMLP from an ONNX model (a path or an ``onnx.ModelProto``) of dense layers: per layer a
     ``MatMul`` by an initializer W (fan_in, fan_out) followed by an ``Add`` of an initializer b, or a
     ``Gemm`` (alpha = beta = 1, ``transB`` read: torch's ``Linear`` exports W as (fan_out, fan_in)), then

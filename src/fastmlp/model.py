@@ -60,7 +60,7 @@ class FastMLP:
     activation : str, (str, float), or a list of those, one per hidden layer
         identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu, silu, softsign,
         hardtanh, selu, mish; ``("leaky_relu", 0.1)`` sets the parameter (leaky slope, elu gamma,
-        initial prelu slope).
+        initial prelu slope); or a ``fastmlp.Activation`` of your own (NumPy f and f').
     output : str
         "softmax" (multiclass cross-entropy), "sigmoid" (binary cross-entropy; d_out > 1 is multilabel),
         "identity" (squared error), or any activation above (trained with squared error).
@@ -565,7 +565,9 @@ class FastMLP:
         initial step Δ₀, ``eta_plus``, ``eta_minus``, ``step_min``, ``step_max``). ``l1`` (default: the
         model's) adds λ₁Σ|W|. ``clip_norm`` rescales each step's gradient g (of R, penalties included) to
         g·clip_norm/‖g‖₂ when ‖g‖₂ > clip_norm (‖·‖ over all parameters); ``clip_value`` first clips every
-        element to [−clip_value, clip_value].
+        element to [−clip_value, clip_value]. ``schedule`` also takes "step", "exponential", "cosine"
+        and "reduce_on_plateau" (``fastmlp.schedules``). A model with ``dropout`` trains with minibatch
+        optimizers only (rprop and lbfgs refuse it).
 
         A pass that ends with a non-finite loss or non-finite weights raises ``FloatingPointError``
         naming ``lr``, with the weights from before that pass put back; nothing about the model changes

@@ -30,6 +30,7 @@ scikit-learn is only imported by this module; ``import fastmlp`` works without i
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -584,7 +585,7 @@ class _BaseFastMLP(BaseEstimator):
     _FITTED_LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
     _FITTED_INTS = ("n_iter_", "t_", "n_outputs_", "n_layers_", "n_features_in_", "_no_improvement_count")
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
         """Write the fitted estimator to ``path``: the ``FastMLP.save`` file of the network it holds (arrays
         and JSON, never a pickle; written atomically), with the estimator's class, constructor parameters
         and fitted attributes (``classes_``, curves, counters, ``feature_names_in_``) in its metadata.
@@ -630,7 +631,7 @@ class _BaseFastMLP(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path, backend=None):
+    def load(cls, path: str | os.PathLike, backend: str | None = None) -> _BaseFastMLP:
         """An estimator from a file ``save`` wrote (never unpickles). Raises ValueError when the file holds
         a plain ``FastMLP`` or another estimator class."""
         model = _EstimatorNet.load(path, backend=backend)
