@@ -21,8 +21,9 @@ def main(repeat=7):
         m.fit(Xb, yb[:, 0], epochs=1, batch_size=64, lr=1e-3)
         net = m._training_network(64)
         opt = m.optimizer
-        step = min(timeit.repeat(lambda: net.train_step(Xb, yb, None, opt), number=200, repeat=repeat)) / 200
-        infer = min(timeit.repeat(lambda: m.predict(X), number=20, repeat=repeat)) / 20
+        step = min(timeit.repeat(lambda net=net, opt=opt: net.train_step(Xb, yb, None, opt), number=200,
+                                 repeat=repeat)) / 200
+        infer = min(timeit.repeat(lambda m=m: m.predict(X), number=20, repeat=repeat)) / 20
         rows.append((label, step, infer))
     print(f"{'activation':32s} {'train step b64':>16s} {'predict 4096 rows':>18s}")
     for label, step, infer in rows:
