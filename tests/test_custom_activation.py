@@ -129,3 +129,26 @@ def test_importing_the_custom_module_leaves_validation_on_the_kernels():
     code = ("import fastmlp, fastmlp.validation as v, fastmlp._kernels as k; "
             "assert v._all_finite is k.all_finite, v._all_finite")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_estimators_take_custom_activations(tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.base import clone
+
+    from fastmlp.sklearn import FastMLPClassifier
+    X, y = _data(200)
+    clf = FastMLPClassifier(hidden_layer_sizes=(16, 8), activation=[MY_TANH, "relu"], max_iter=30,
+                            random_state=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+        ref = FastMLPClassifier(hidden_layer_sizes=(16, 8), activation=["tanh", "relu"], max_iter=30,
+                                random_state=0).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-4, atol=1e-5)
+    assert clone(clf).activation[0].name == "my_tanh"
+    clf.save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="my_tanh"):
+        FastMLPClassifier.load(tmp_path / "c.npz")
+    back = FastMLPClassifier.load(tmp_path / "c.npz", custom={"my_tanh": MY_TANH})
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))

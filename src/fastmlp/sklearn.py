@@ -59,6 +59,7 @@ from ._netspec import parse_activation
 from ._registry import DEFAULT_HIDDEN, OUTPUT_OF_LOSS, REGRESSION_OUTPUT
 from ._training import EarlyStopping
 from .backend import get_backend
+from .custom import is_custom, resolve_saved
 from .model import FastMLP
 from .validation import (
     ParameterError,
@@ -125,7 +126,7 @@ def _hidden_sizes(hidden_layer_sizes):
 
 
 def _is_single_activation(a):
-    if isinstance(a, str):
+    if isinstance(a, str) or is_custom(a):
         return True
     return (isinstance(a, (tuple, list)) and len(a) == 2 and isinstance(a[0], str)
             and isinstance(a[1], numbers.Real) and not isinstance(a[1], bool))
@@ -135,7 +136,7 @@ def _model_activation(activation, n_hidden):
     """scikit-learn's ``activation`` as ``FastMLP``'s: one spec for every layer, or a list with one per
     hidden layer (checked here so that the error names the estimator's parameter)."""
     if _is_single_activation(activation):
-        spec = activation if isinstance(activation, str) else tuple(activation)
+        spec = activation if isinstance(activation, str) or is_custom(activation) else tuple(activation)
         parse_activation(spec)
         return spec
     if isinstance(activation, (tuple, list)):
@@ -146,7 +147,7 @@ def _model_activation(activation, n_hidden):
         for a in activation:
             if not _is_single_activation(a):
                 raise ParameterError(f"activation: expected a name or (name, parameter), got {a!r}")
-            specs.append(a if isinstance(a, str) else tuple(a))
+            specs.append(a if isinstance(a, str) or is_custom(a) else tuple(a))
             parse_activation(specs[-1])
         return specs
     raise ParameterError(f"activation: expected a name, (name, parameter) or a list of those, "
@@ -631,10 +632,12 @@ class _BaseFastMLP(BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | None = None) -> _BaseFastMLP:
+    def load(cls, path: str | os.PathLike, backend: str | None = None,
+             custom: dict | None = None) -> _BaseFastMLP:
         """An estimator from a file ``save`` wrote (never unpickles). Raises ValueError when the file holds
-        a plain ``FastMLP`` or another estimator class."""
-        model = _EstimatorNet.load(path, backend=backend)
+        a plain ``FastMLP`` or another estimator class. ``custom``: the ``fastmlp.Activation`` objects of
+        the model's own activations by name, as for ``FastMLP.load``."""
+        model = _EstimatorNet.load(path, backend=backend, custom=custom)
         meta = model.metadata if isinstance(model.metadata, dict) else {}
         est_meta = meta.get("estimator")
         if not isinstance(est_meta, dict) or est_meta.get("class") not in ("FastMLPClassifier",
@@ -643,7 +646,7 @@ class _BaseFastMLP(BaseEstimator):
                              "FastMLP.load)")
         if est_meta["class"] != cls.__name__:
             raise ValueError(f"path: {path} holds a {est_meta['class']}, not a {cls.__name__}")
-        params = {k: _from_json(v) for k, v in est_meta.get("params", {}).items()}
+        params = {k: _from_json(v, custom) for k, v in est_meta.get("params", {}).items()}
         if backend is not None:
             params["backend"] = backend
         est = cls(**params)
@@ -651,7 +654,7 @@ class _BaseFastMLP(BaseEstimator):
         model.metadata = meta.get("user", {})
         est._model = model
         for k in cls._FITTED_FLOATS + cls._FITTED_LISTS + cls._FITTED_INTS:
-            setattr(est, k, _from_json(fitted.get(k)))
+            setattr(est, k, _from_json(fitted.get(k), custom))
         for k in cls._FITTED_LISTS:
             if getattr(est, k) is not None:
                 setattr(est, k, list(getattr(est, k)))
@@ -675,7 +678,10 @@ class _BaseFastMLP(BaseEstimator):
 
 
 def _json_value(value, name):
-    """A parameter or attribute as JSON: tuples tagged (activation specs), NumPy scalars as numbers."""
+    """A parameter or attribute as JSON: tuples tagged (activation specs), NumPy scalars as numbers, an
+    activation of the user's own by its name."""
+    if is_custom(value):
+        return value.saved_name
     if isinstance(value, tuple):
         return {"tuple": [_json_value(v, name) for v in value]}
     if isinstance(value, list):
@@ -691,14 +697,14 @@ def _json_value(value, name):
     raise TypeError(f"{name}: {value!r} cannot be saved without pickle")
 
 
-def _from_json(value):
+def _from_json(value, custom=None):
     if isinstance(value, dict) and set(value) == {"tuple"}:
-        return tuple(_from_json(v) for v in value["tuple"])
+        return tuple(_from_json(v, custom) for v in value["tuple"])
     if isinstance(value, dict) and set(value) == {"dict"}:
-        return {_from_json(k): _from_json(v) for k, v in value["dict"]}
+        return {_from_json(k, custom): _from_json(v, custom) for k, v in value["dict"]}
     if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
+        return [_from_json(v, custom) for v in value]
+    return resolve_saved(value, custom, "path") or value
 
 
 # ------------------------------------------------------------------------------------------------------
