@@ -133,3 +133,18 @@ def test_dropout_with_full_batch_methods_is_refused(optimizer):
     X, y = _data()
     with pytest.raises(ParameterError, match=f"dropout: {optimizer}"):
         FastMLP([4, 8, 2], dropout=0.2).fit(X, y, optimizer=optimizer)
+
+
+def test_dropout_travels_to_and_from_torch():
+    torch = pytest.importorskip("torch")
+    from fastmlp import exchange
+    m = FastMLP([4, 8, 6, 2], activation=["relu", "tanh"], dropout=[0.25, 0.5], dtype=np.float64, seed=0)
+    net = exchange.to_torch(m)
+    drops = [mod.p for mod in net if isinstance(mod, torch.nn.Dropout)]
+    assert drops == [0.25, 0.5] == m.dropout_rates and not net.training
+    X = np.random.default_rng(0).standard_normal((10, 4))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(torch.from_numpy(X)).numpy(), m.predict_proba(X), rtol=1e-12)
+    back = exchange.from_torch(net)
+    assert back.dropout == [0.25, 0.5]
+    np.testing.assert_allclose(back.predict_proba(X), m.predict_proba(X), rtol=1e-12)

@@ -92,12 +92,12 @@ def _n_classes(spec):
     return 2 if n == 1 and not ACTIVATION_TABLE[spec.activations[-1]].output_only else n
 
 
-def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source):
+def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source, dropout=0.0):
     """A FastMLP with the given architecture and parameters. hidden: [(name, param)]; out: (name, param)."""
     out_name, out_param = out
     output = out_name if ACTIVATION_TABLE[out_name].param is None else (out_name, out_param)
     model = FastMLP(sizes, activation=[tuple(h) for h in hidden], output=output, loss=loss, dtype=dtype,
-                    backend=backend)
+                    backend=backend, dropout=dropout)
     model.weights = Ws
     model.biases = bs
     for l, g in enumerate(gammas):
@@ -130,8 +130,9 @@ def to_torch(model, *, logits=False):
     ``torch.nn``) with the activation's parameter set as its ``torch_param`` argument (e.g. the leaky slope
     as ``negative_slope``), a per-unit parameter as the module's per-unit weights (PReLU), and ``dim=-1``
     for a module that takes a dimension (Softmax). An activation without a torch module raises
-    ``UnsupportedLayerError``. Class labels are not part of the module: map ``argmax`` through
-    ``model.classes_``."""
+    ``UnsupportedLayerError``. A hidden layer with dropout is followed by ``nn.Dropout(p)`` (inactive in
+    eval mode; ``net.train()`` trains with it). Class labels are not part of the module: map ``argmax``
+    through ``model.classes_``."""
     torch = _import("torch", "torch")
     nn = torch.nn
     model = _as_fastmlp(model)
@@ -152,6 +153,8 @@ def to_torch(model, *, logits=False):
         act = _torch_activation(nn, torch, spec.activations[l], spec.params[l], gs[l], fan_out, tdtype, l)
         if act is not None:
             layers.append(act)
+        if l < L - 1 and model.dropout_rates[l] > 0:
+            layers.append(nn.Dropout(model.dropout_rates[l]))  # inactive in eval mode, as in predict
     return nn.Sequential(*layers).eval()
 
 
@@ -278,8 +281,9 @@ def _torch_supported(nn):
 
 def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, backend="cython"):
     """A FastMLP equal to ``module``, a ``torch.nn.Sequential`` of ``Linear`` layers each optionally
-    followed by one activation (those ``to_torch`` writes; ``Dropout`` and ``Identity`` are skipped,
-    as in eval mode; nested Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
+    followed by one activation (those ``to_torch`` writes; ``Identity`` is skipped and an ``nn.Dropout(p)``
+    after a hidden layer becomes that layer's ``dropout`` — inactive in predict, as in eval mode; nested
+    Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
     naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``, and so does a subclass
     of ``Linear`` or ``Sequential`` that overrides ``forward()`` (it may compute anything). An activation
     module is read as the registry activation whose ``torch_module`` it is, its ``torch_param`` attribute
@@ -308,6 +312,7 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
         raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")
 
     sizes, Ws, bs = [], [], []
+    drops = {}         # Linear index -> the rate of an nn.Dropout after it
     acts = []          # per Linear: (name, param, gamma, "Module at index i") of its activation, or None
     for where, m in items:
         if isinstance(m, nn.Sequential):  # nested, with its own forward() (_flatten_modules kept it)
@@ -335,6 +340,9 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
             else:
                 bs.append(np.zeros(m.out_features))
             acts.append(None)
+            continue
+        if type(m) is nn.Dropout and Ws:
+            drops[len(Ws) - 1] = float(m.p)  # the dropout of that Linear's output (a hidden layer's)
             continue
         if type(m) in (nn.Dropout, nn.Identity, nn.AlphaDropout):
             continue
@@ -373,8 +381,9 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     if dtype is None:
         dtype = np.float64 if Ws[0].dtype == np.float64 else np.float32
     dtype = _float_dtype(dtype)
+    rates = [drops.get(l, 0.0) for l in range(len(Ws) - 1)]  # nn.Dropout after a hidden layer
     return _build(sizes, hidden, (final[0], final[1]), Ws, bs, gammas, loss=loss, dtype=dtype,
-                  classes=classes, backend=backend, source="module")
+                  classes=classes, backend=backend, source="module", dropout=rates if any(rates) else 0.0)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -262,6 +262,12 @@ class FastMLP:
         return self._optimizer
 
     @property
+    def dropout_rates(self) -> list[float]:
+        """The dropout rate of every hidden layer's output (0.0 where there is none)."""
+        rates = self._dropout_rates
+        return [0.0] * (self.spec.n_layers - 1) if rates is None else list(rates[:-1])
+
+    @property
     def layer_sizes(self) -> list[int]:
         return list(self.spec.sizes)
 
