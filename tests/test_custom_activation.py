@@ -152,3 +152,9 @@ def test_the_estimators_take_custom_activations(tmp_path):
         FastMLPClassifier.load(tmp_path / "c.npz")
     back = FastMLPClassifier.load(tmp_path / "c.npz", custom={"my_tanh": MY_TANH})
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+
+
+def test_ops_say_how_to_use_a_custom_activation():
+    from fastmlp import ops
+    with pytest.raises(TypeError, match="fastmlp.ops takes the built-in activations by name"):
+        ops.activation_forward(np.ones((2, 3)), activation=MY_TANH)

@@ -54,6 +54,7 @@ from ._registry import (
     canonical_activation,
 )
 from .backend import get_backend, set_backend, use_backend
+from .custom import is_custom
 from .validation import ParameterError, check_bool, check_param
 
 __all__ = [
@@ -202,6 +203,9 @@ def _check_param(activation, param, m):
     per-unit parameter (``entry.per_unit``) an array of shape ``(m,)``; for a scalar one a number that the
     registry's ``Param.check`` accepts (e.g. a slope >= 0 where the derivative is read from the output
     ``A = f(Z)``, which is only possible when the sign survives). Returns the canonical name."""
+    if is_custom(activation):
+        raise TypeError(f"activation: fastmlp.ops takes the built-in activations by name; call your "
+                        f"{activation!r} directly (its f and f_prime, or forward_into / backprop_into)")
     act = canonical_activation(activation)
     entry = ACTIVATION_TABLE[act]
     if entry.per_unit:
