@@ -28,7 +28,9 @@ supplied raises ``ValueError`` saying which.
 """
 from __future__ import annotations
 
+import itertools
 import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -42,8 +44,10 @@ from ._registry import ACTIVATION_TABLE, ALIASES
 # compiled kernels declare the same number (_activations_extra.pxi's CUSTOM_ACT).
 CUSTOM_CODE = 1000
 # Live custom activations by index (the kernels find the Python object through its index, stored in the
-# layer's parameter slot of the compiled network).
-_LIVE: list[Activation] = []
+# layer's parameter slot of the compiled network; the network's spec keeps the object alive meanwhile).
+# Weak: activations made and dropped (clones in a grid search) do not accumulate.
+_LIVE: weakref.WeakValueDictionary[int, Activation] = weakref.WeakValueDictionary()
+_COUNTER = itertools.count()
 _LOCK = threading.Lock()
 _PENDING = threading.local()
 PREFIX = "custom:"
@@ -82,8 +86,8 @@ class Activation:
         self.name, self.f, self.f_prime, self.needs_z = name, f, f_prime, bool(needs_z)
         self._probe()
         with _LOCK:
-            self.index = len(_LIVE)
-            _LIVE.append(self)
+            self.index = next(_COUNTER) % (1 << 24)  # exact in the float32 parameter slot
+            _LIVE[self.index] = self
 
     def __reduce__(self):  # a fresh index in the process that unpickles it
         return (Activation, (self.name, self.f, self.f_prime, self.needs_z))
