@@ -25,13 +25,15 @@ PROBE = textwrap.dedent('''
     from fastmlp.kernels cimport *
     from fastmlp.kernels cimport (ACT_IDENTITY, ACT_LOGISTIC, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
         ACT_PRELU, ACT_ELU, ACT_SOFTPLUS, ACT_GELU, ACT_SILU, ACT_SOFTSIGN, ACT_HARDTANH, ACT_SOFTMAX,
-        ACT_EXP, FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z, FASTMLP_BAD_ARGUMENT)
+        ACT_EXP, ACT_SELU, ACT_MISH, FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z,
+        FASTMLP_BAD_ARGUMENT)
 
     def codes():
         return dict(identity=ACT_IDENTITY, logistic=ACT_LOGISTIC, tanh=ACT_TANH, relu=ACT_RELU,
                     leaky_relu=ACT_LEAKY_RELU, prelu=ACT_PRELU, elu=ACT_ELU, softplus=ACT_SOFTPLUS,
                     gelu=ACT_GELU, silu=ACT_SILU, softsign=ACT_SOFTSIGN, hardtanh=ACT_HARDTANH,
-                    softmax=ACT_SOFTMAX, exp=ACT_EXP), (FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z,
+                    softmax=ACT_SOFTMAX, exp=ACT_EXP, selu=ACT_SELU,
+                    mish=ACT_MISH), (FASTMLP_OK, FASTMLP_BAD_ACTIVATION, FASTMLP_NEEDS_Z,
                                            FASTMLP_BAD_ARGUMENT)
 
     def dense_forward(bint f64, size_t X, size_t W, size_t b, size_t Z, size_t A, Py_ssize_t n,

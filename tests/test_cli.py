@@ -354,7 +354,7 @@ USAGE_ERRORS = [
     (["train", "--hidden", "8,x"], "argument --hidden: expected comma-separated positive layer sizes"),
     (["train", "--activation", "sigmoidd"], "argument --activation: unknown activation 'sigmoidd'"),
     (["train", "--activation", "leaky_relu:-1"], "argument --activation: leaky_relu slope must be >= 0"),
-    (["train", "--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
+    (["train", "--optimizer", "adagrad"], "argument --optimizer: invalid choice"),
     (["train", "--lr", "-0.1"], "argument --lr"),
     (["train", "--validation-split", "1"], "argument --validation-split: must be < 1, got 1.0"),
     (["train", "--dataset", "mnist"], "argument --dataset: unknown dataset 'mnist'"),

@@ -65,7 +65,8 @@ def activation_rows():
         e = ACTIVATION_TABLE[name]
         yield (_code(name), ", ".join(map(_code, e.aliases)) or "—", e.formula, _param(e),
                _derivative_from(e), "output only" if e.output_only else "hidden, output",
-               "He" if e.he_init else "Glorot", _torch(e), _onnx(e))
+               "He" if e.he_init else ("LeCun" if e.lecun_init else "Glorot"), _torch(e),
+               _onnx(e))
 
 
 def loss_rows():
@@ -179,9 +180,12 @@ def test_documented_public_names_exist():
     assert fastmlp.EarlyStopping is _training.EarlyStopping
     assert fastmlp.ConvergenceWarning is _training.ConvergenceWarning
     assert fastmlp.schedules is schedules
-    for name in ("Schedule", "Constant", "InvScaling", "Adaptive"):
+    names = ("Schedule", "Constant", "InvScaling", "Adaptive", "Step", "Exponential", "Cosine",
+             "ReduceOnPlateau")
+    for name in names:
         assert getattr(schedules, name) is getattr(_training, name)
-    assert sorted(schedules.__all__) == sorted(("Schedule", "Constant", "InvScaling", "Adaptive"))
+        assert f"`{name}(" in README.read_text(encoding="utf-8") or name == "Schedule"
+    assert sorted(schedules.__all__) == sorted(names)
     for name in fastmlp.__all__:
         assert hasattr(fastmlp, name), name
     assert {"EarlyStopping", "ConvergenceWarning", "schedules", "get_include"} <= set(fastmlp.__all__)

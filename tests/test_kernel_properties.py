@@ -601,20 +601,34 @@ def test_updates(cy, npb, kind, dtype, P, seed, steps, t0, grad_is_param, via_op
 
         def call(be, p, g, v):
             be.momentum_update(p, g, v, 0.1, 0.9, kind == "nesterov")
+    elif kind == "rmsprop":
+        states = [Arg("v", rng.uniform(0, 1, P).astype(dtype), l1)]
+
+        def call(be, p, g, v):
+            be.rmsprop_update(p, g, v, 0.01, 0.9, 1e-8)
+    elif kind == "rprop":
+        states = [Arg("prev", rng.standard_normal(P).astype(dtype), l1),
+                  Arg("step", rng.uniform(0, 0.1, P).astype(dtype), l2)]
+
+        def call(be, p, g, prev, step):
+            be.rprop_update(p, g, prev, step, 0.05, 1.2, 0.5, 1e-6, 1.0)
     else:
         states = [Arg("m", rng.standard_normal(P).astype(dtype), l1),
                   Arg("v", rng.uniform(0, 1, P).astype(dtype), l2)]
         t = [max(t0, 1)]
 
         def call(be, p, g, m, v):
-            be.adam_update(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, t[0])
+            if kind == "adamw":
+                be.adamw_update(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.1, t[0])
+            else:
+                be.adam_update(p, g, m, v, 0.01, 0.9, 0.999, 1e-8, t[0])
     ref_states = [s.values() for s in states]
     for _ in range(steps):
         got = _call(call, cy, param, grad, *states, writes=[param, *states])
         if got is REFUSED:
             return
         call(npb, ref_p, ref_g, *ref_states)
-        if kind == "adam":
+        if kind in ("adam", "adamw"):
             t[0] += 1
     assert_close(param.a, ref_p, dtype, scale=10)
     for s, r in zip(states, ref_states):

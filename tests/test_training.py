@@ -111,7 +111,7 @@ def test_schedules():
            callback=lambda model, info: seen.append(model.optimizer.lr))
     # epoch 1 is progress (from +inf); each later epoch is a plateau (callbacks see the rate it ran with)
     assert seen == pytest.approx([1e-3, 1e-3, 2e-4, 4e-5]) and m2.last_fit.reason == "early_stopping"
-    for bad in ("cosine", 3):
+    for bad in ("warm", 3):
         with pytest.raises(ParameterError, match="schedule"):
             make_schedule(bad)
         with pytest.raises(ValueError, match="schedule"):
@@ -173,7 +173,7 @@ def test_init_sklearn_draws_w_then_b_from_the_given_randomstate():
         np.testing.assert_array_equal(W, rs.uniform(-bound, bound, W.shape))
         np.testing.assert_array_equal(b, rs.uniform(-bound, bound, b.shape))
     with pytest.raises(ValueError, match="init"):
-        FastMLP([4, 3], init="orthogonal")
+        FastMLP([4, 3], init="xavier")
 
 
 def test_reseed_restarts_the_shuffle_stream():
@@ -247,7 +247,9 @@ def test_refused_arguments_change_nothing():
     m.fit(X, y, epochs=1)  # so another label set still fits
     assert list(m.classes_) == [0, 1, 2]
     state = (m.get_params_vector(), list(m.loss_curve), m.n_epochs)
-    for kw in ({"lr": -1}, {"momentum": 1.5, "optimizer": "momentum"}, {"schedule": "cosine"},
+    from fastmlp.schedules import ReduceOnPlateau
+    for kw in ({"lr": -1}, {"momentum": 1.5, "optimizer": "momentum"}, {"schedule": "warm"},
+               {"clip_norm": 0.0}, {"clip_value": -1}, {"schedule": ReduceOnPlateau(monitor="val_loss")},
                {"class_weight": {"z": 2.0}}, {"validation_data": (X,)}, {"sample_weight": np.ones(3)}):
         with pytest.raises(ValueError):
             m.fit(X, y, **kw)

@@ -5,16 +5,20 @@
 
 Training helpers: ``fastmlp.EarlyStopping`` (pass one as ``fit(..., early_stopping=...)`` to keep its state
 between calls), ``fastmlp.ConvergenceWarning`` (L-BFGS stopped early) and the learning-rate schedules of
-``fastmlp.schedules`` (``Constant``, ``InvScaling``, ``Adaptive``).
+``fastmlp.schedules`` (``Constant``, ``InvScaling``, ``Adaptive``, ``Step``, ``Exponential``, ``Cosine``,
+``ReduceOnPlateau``); ``fastmlp.check_gradients`` compares a model's gradients with finite differences.
 """
 from . import exchange, ops, schedules
 from ._training import ConvergenceWarning, EarlyStopping
 from .backend import cython_available, get_backend, set_backend, use_backend
+from .custom import Activation
+from .gradcheck import GradientCheck, check_gradients
 from .model import FastMLP
 
 __version__ = "0.1.0"
 __all__ = ["FastMLP", "EarlyStopping", "ConvergenceWarning", "cython_available", "get_backend",
-           "set_backend", "use_backend", "get_include", "ops", "exchange", "schedules", "__version__"]
+           "set_backend", "use_backend", "get_include", "ops", "exchange", "schedules", "__version__",
+           "check_gradients", "GradientCheck", "Activation"]
 
 
 def get_include():

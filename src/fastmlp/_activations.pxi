@@ -103,6 +103,8 @@ cdef void _act_forward(int act, floating p, const floating* gamma, const floatin
     elif act == ACT_EXP:  # overflows to +inf past the largest float, as numpy
         for i in range(N):
             A[i] = _exp(Z[i])
+    else:
+        _act_forward_extra(act, p, Z, A, n, m)
 
 
 cdef void _act_backprop(int act, floating p, const floating* gamma, const floating* A,
@@ -164,6 +166,8 @@ cdef void _act_backprop(int act, floating p, const floating* gamma, const floati
     elif act == ACT_EXP:
         for i in range(N):
             G[i] = G[i] * A[i]
+    else:
+        _act_backprop_extra(act, p, A, Z, G, n, m)
 
 
 cdef void _log_softmax_rows(const floating* Z, floating* out, Py_ssize_t n, Py_ssize_t m) noexcept nogil:

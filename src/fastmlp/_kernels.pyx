@@ -29,7 +29,7 @@ needs Z, whether it has an elementwise derivative) is read from the registry at 
 indexed by code, so the kernels dispatch on codes only.
 """
 from libc.math cimport (exp, expf, log, logf, log1p, log1pf,
-                        erfc, sqrt, sqrtf, fabs, fabsf, pow)
+                        erfc, sqrt, sqrtf, fabs, fabsf, pow, NAN)
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint32_t, uint64_t
@@ -41,6 +41,7 @@ cimport numpy as cnp
 
 from ._netspec import NEEDS_Z, canonical_activation, ACTIVATION_CODES, NetSpec
 from ._registry import ACTIVATION_TABLE, ACTIVATIONS
+from .custom import _LIVE as _CUSTOM_LIVE, record_error as _custom_record, raise_pending as _custom_raise
 
 cdef extern from "_prefetch.h" nogil:
     void fm_prefetch_range(const void* p, size_t nbytes)
@@ -106,6 +107,8 @@ cdef extern from "_codes.h":
         ACT_HARDTANH "FASTMLP_ACT_HARDTANH"
         ACT_SOFTMAX "FASTMLP_ACT_SOFTMAX"
         ACT_EXP "FASTMLP_ACT_EXP"
+        ACT_SELU "FASTMLP_ACT_SELU"
+        ACT_MISH "FASTMLP_ACT_MISH"
     cpdef enum:
         LOSS_CROSS_ENTROPY "FASTMLP_LOSS_CROSS_ENTROPY"
         LOSS_BINARY_CROSS_ENTROPY "FASTMLP_LOSS_BINARY_CROSS_ENTROPY"
@@ -116,6 +119,9 @@ cdef extern from "_codes.h":
         OPT_MOMENTUM "FASTMLP_OPT_MOMENTUM"
         OPT_NESTEROV "FASTMLP_OPT_NESTEROV"
         OPT_ADAM "FASTMLP_OPT_ADAM"
+        OPT_RMSPROP "FASTMLP_OPT_RMSPROP"
+        OPT_ADAMW "FASTMLP_OPT_ADAMW"
+        OPT_RPROP "FASTMLP_OPT_RPROP"
     enum:
         N_ACT "FASTMLP_N_ACT"
         N_LOSS "FASTMLP_N_LOSS"
@@ -199,12 +205,15 @@ _read_registry()
 include "_scalar.pxi"
 include "_blas.pxi"
 include "_checks.pxi"
+include "_activations_extra.pxi"
 include "_activations.pxi"
 include "_dense.pxi"
 include "_losses.pxi"
 include "_optimizers.pxi"
+include "_optimizers_extra.pxi"
 include "_parallel.pxi"
 include "_network.pxi"
+include "_dropout.pxi"
 include "_lane.pxi"
 # The Cython-level API for other extensions (declared in _kernels.pxd).
 include "_capi.pxi"

@@ -50,8 +50,8 @@ def predict_fast(Network net, X, bint labels):
     argmax as intp (n,); None when X is not exactly the kernels' input (a base, C-contiguous, 2-D array of
     the network's dtype and width, at least one row) or holds NaN/inf, or when the output is not finite.
     X and the output are checked in C while the GIL is released."""
-    if not net._ready or not _exact_array(X, net.kind, 2):
-        return None
+    if not net._ready or net._custom or not _exact_array(X, net.kind, 2):
+        return None  # (a custom activation's errors are raised by the checked path's Network.forward)
     cdef Py_ssize_t n = _dim(X, 0), d = net.c.sizes[0], dout = net.c.sizes[net.c.L]
     if n == 0 or _dim(X, 1) != d:
         return None
@@ -125,16 +125,18 @@ cdef bint _lane_opt(Network net, object opt, OptC* o) except -1:
     vectors are the network's size and dtype, writeable, and share no memory with theta or grad."""
     code = opt.code
     t = opt.t
-    if type(code) is not int or not 0 <= code < N_OPT or type(t) is not int or not 0 <= t <= 2 ** 62:
-        return False
+    if type(code) is not int or not 0 <= code < N_OPT or code == OPT_RPROP or type(t) is not int \
+            or not 0 <= t <= 2 ** 62:
+        return False  # (iRprop⁻ steps on the full-batch gradient: Network.full_batch_step)
     o.code = code
     o.lr, o.l2, o.mu = opt.lr, opt.l2, opt.momentum
     o.b1, o.b2, o.eps = opt.beta1, opt.beta2, opt.eps
     o.t = t
     o.s1 = o.s2 = NULL
+    _opt_fill_extra(o, opt)
     cdef size_t isz = sizeof(float) if net.kind == KIND_F32 else sizeof(double)
     cdef size_t nbytes = net.c.n_params * isz
-    cdef int i, n_states = 0 if o.code == OPT_SGD else (2 if o.code == OPT_ADAM else 1)
+    cdef int i, n_states = 0 if o.code == OPT_SGD else (2 if o.code == OPT_ADAM or o.code == OPT_ADAMW else 1)
     cdef void* p
     for i in range(n_states):
         s = opt.state1 if i == 0 else opt.state2
@@ -162,7 +164,8 @@ def step_fast(Network net, X, y, table, Py_ssize_t offset, opt, backup, Py_ssize
     finite puts theta back from it and returns (R, whether the new parameters were finite) for the caller
     to report (opt's state vectors are then spent). Returns the batch's R = mean loss + l2/2 Σ‖W‖², or None (nothing changed) when an input is not exactly right, X or y
     holds NaN/inf, a label is not a class, or the loss has no lane (Poisson, multilabel)."""
-    if not net._ready or not _exact_array(X, net.kind, 2) or not _exact_array(backup, net.kind, 1):
+    if not net._ready or net._custom or not _exact_array(X, net.kind, 2) \
+            or not _exact_array(backup, net.kind, 1):
         return None
     cdef Py_ssize_t n = _dim(X, 0), d = net.c.sizes[0], dout = net.c.sizes[net.c.L], i
     cdef int loss = net.c.loss

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._registry import LOSS_TABLE
+from .custom import PREFIX as CUSTOM_PREFIX
 
 FORMAT_VERSION = 1
 MAX_META_CHARS = 64 << 20        # JSON text: 64 Mi characters (loss curves of very long fits included)
@@ -207,6 +208,8 @@ def check_meta(r: _Reader, meta: dict) -> tuple[list[int], str, str]:
             if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)
                     and _number(spec[1])):
                 raise bad(field, "[name, parameter] pairs")
+            if spec[0].startswith(CUSTOM_PREFIX) and spec[0][len(CUSTOM_PREFIX):]:
+                continue  # an activation of the user's own: FastMLP.load(custom=...) resolves it
             try:
                 parse_activation(tuple(spec), field)
             except (TypeError, ValueError) as exc:
@@ -222,7 +225,7 @@ def check_meta(r: _Reader, meta: dict) -> tuple[list[int], str, str]:
         raise bad("seed", "an integer >= 0 or null")
     from .backend import BACKENDS
     from .model import INITS
-    for field, choices in (("backend", BACKENDS + ("auto",)), ("init", INITS)):
+    for field, choices in (("backend", BACKENDS + ("auto",)), ("init", INITS + ("array",))):
         if field in meta and meta[field] not in choices:
             raise bad(field, f"one of {', '.join(choices)}")
     l2 = meta.get("l2", 0.0)
@@ -251,7 +254,8 @@ def _n_params(sizes: list[int], meta: dict) -> int:
     names = [a[0] for a in meta["activations"]] + [meta["output"][0]]
     n = 0
     for fan_in, fan_out, name in zip(sizes[:-1], sizes[1:], names):
-        n += fan_in * fan_out + fan_out + (fan_out if canonical_activation(name) in PER_UNIT else 0)
+        per_unit = not name.startswith(CUSTOM_PREFIX) and canonical_activation(name) in PER_UNIT
+        n += fan_in * fan_out + fan_out + (fan_out if per_unit else 0)
     return n
 
 

@@ -30,11 +30,15 @@ from ._registry import (  # noqa: F401  (re-exported: the layout's readers impor
     PER_UNIT,
     canonical_activation,
 )
+from .custom import CUSTOM_CODE, is_custom
 
 
 def parse_activation(spec, argument: str = "activation") -> tuple[str, float]:
     """``"relu"`` or ``("leaky_relu", 0.2)`` -> (canonical name, float parameter), checked by the
-    registry's rule for that parameter; errors name ``argument``."""
+    registry's rule for that parameter; errors name ``argument``. A ``fastmlp.Activation`` of your own
+    comes back as itself (parameter 0)."""
+    if is_custom(spec):
+        return spec, 0.0
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:
             raise ValueError(f"{argument}: expected a name or (name, parameter), got {spec!r}")
@@ -88,7 +92,7 @@ class NetSpec:
         self.activations = tuple(activations)
         self.params = tuple(float(p) for p in params)
         self.loss = loss
-        self.codes = tuple(ACTIVATION_CODES[a] for a in self.activations)
+        self.codes = tuple(CUSTOM_CODE if is_custom(a) else ACTIVATION_CODES[a] for a in self.activations)
         self.loss_code = LOSS_CODES[loss]
         w_off, b_off, g_off = [], [], []
         pos = 0
@@ -144,12 +148,19 @@ class Optimizer:
     nesterov:  v ← μ v − α g;  θ ← θ + μ v − α g
     adam:      m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂ / (√v̂ + ε),
                m̂ = m / (1−β1^t), v̂ = v / (1−β2^t)
-    g includes λ W for weights (L2 on weights only).
+    rmsprop:   v ← ρ v + (1−ρ) g²;  θ ← θ − α g / (√v + ε)                       (state1 = v)
+    adamw:     W ← (1 − α·weight_decay) W on the weights, then the Adam step       (state1 = m, state2 = v)
+    rprop:     iRprop⁻ with per-parameter steps Δ (start α, × eta_plus / eta_minus, within
+               [step_min, step_max]); θ ← θ − sign(g) Δ                           (state1 = g₋, state2 = Δ)
+    g includes λ W for weights (L2 on weights only) and l1·sign(W) (L1 on weights only); with clip_norm /
+    clip_value set, g is then clipped to that global L2 norm / to ±clip_value before the update.
     """
 
     def __init__(self, kind: str = "sgd", n_params: int = 0, dtype=np.float64, lr: float | None = 0.01,
                  l2: float = 0.0, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, *, names: dict[str, str] | None = None):
+                 eps: float = 1e-8, *, names: dict[str, str] | None = None, l1: float = 0.0,
+                 rho: float = 0.9, weight_decay: float = 0.01, eta_plus: float = 1.2, eta_minus: float = 0.5,
+                 step_min: float = 1e-6, step_max: float = 50.0):
         from .validation import ParameterError, check_param
         if not isinstance(kind, str) or kind not in OPTIMIZER_TABLE:
             raise ParameterError(f"optimizer: unknown optimizer {kind!r}; "
@@ -166,8 +177,21 @@ class Optimizer:
         self.beta1 = check_param("beta1", beta1, names.get("beta1"))
         self.beta2 = check_param("beta2", beta2, names.get("beta2"))
         self.eps = check_param("eps", eps, names.get("eps"))
+        self.l1 = check_param("l1", l1, names.get("l1"))
+        self.rho = check_param("rho", rho, names.get("rho"))
+        self.weight_decay = check_param("weight_decay", weight_decay, names.get("weight_decay"))
+        self.eta_plus = check_param("eta_plus", eta_plus, names.get("eta_plus"))
+        self.eta_minus = check_param("eta_minus", eta_minus, names.get("eta_minus"))
+        self.step_min = check_param("step_min", step_min, names.get("step_min"))
+        self.step_max = check_param("step_max", step_max, names.get("step_max"))
+        if self.step_min > self.step_max:
+            raise ParameterError(f"step_min: must be <= step_max ({self.step_max}), got {self.step_min}")
+        self.clip_norm = 0.0   # gradient clipping of a fit (0: off), set by the engine per call
+        self.clip_value = 0.0
         self.t = 0
-        self._settings = (kind, self.lr, self.l2, self.momentum, self.beta1, self.beta2, self.eps)
+        self._settings = (kind, self.lr, self.l2, self.momentum, self.beta1, self.beta2, self.eps, self.l1,
+                          self.rho, self.weight_decay, self.eta_plus, self.eta_minus, self.step_min,
+                          self.step_max)
         self.state1 = np.zeros(n_params if entry.n_state >= 1 else 0, dtype=dtype)
         self.state2 = np.zeros(n_params if entry.n_state >= 2 else 0, dtype=dtype)
 

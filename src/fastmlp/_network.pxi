@@ -20,6 +20,14 @@ cdef struct NetC:
     Py_ssize_t* lbuf # gathered labels
     void* ybuf       # gathered float targets
     void* wbuf       # gathered sample weights
+    # dropout (_dropout.pxi): rates per layer, mask and dropped-output buffers per layer, the counter-based
+    # generator's key and position; ``training`` is set only inside a training step
+    double* drop     # NULL: no dropout anywhere
+    void** M
+    void** AD
+    uint64_t rng_key
+    uint64_t rng_ctr
+    bint training
 
 
 cdef void _net_forward(NetC* net, const floating* X, Py_ssize_t n, bint predict,
@@ -46,6 +54,8 @@ cdef void _net_forward(NetC* net, const floating* X, Py_ssize_t n, bint predict,
         _dense_forward(prev, theta + net.w_off[l], theta + net.b_off[l], z, out, n, k, m, act,
                        <floating>net.actp[l], theta + net.g_off[l] if net.g_off[l] >= 0 else NULL)
         prev = out
+        if net.training and net.drop != NULL and net.drop[l] > 0:
+            prev = _dropout_forward(net, l, out, n)
 
 
 cdef double _net_loss(NetC* net, floating* Aout, Py_ssize_t n, const Py_ssize_t* labels,
@@ -87,10 +97,14 @@ cdef double _net_backward(NetC* net, const floating* X, Py_ssize_t n, const Py_s
         m = net.sizes[l + 1]
         Dl = <floating*>net.D[l + 1]
         Aprev = X if l == 0 else <floating*>net.A[l]
+        if l > 0 and net.training and net.drop != NULL and net.drop[l - 1] > 0:
+            Aprev = <floating*>net.AD[l]  # the dropped activations the layer saw
         if l > 0:
             # δ(l) = f'(Z(l)) ⊙ (δ(l+1) W(l+1)ᵀ), formed before W(l+1) is touched.
             Dp = <floating*>net.D[l]
             _gemm(False, True, n, k, m, <floating>1, Dl, m, theta + net.w_off[l], m, <floating>0, Dp, k)
+            if Aprev != <floating*>net.A[l]:
+                _dropout_backward(net, l - 1, Dp, n)
             if net.g_off[l - 1] >= 0:
                 _prelu_grad(Dp, <floating*>net.Z[l], grad + net.g_off[l - 1], n, k, fscale, acc)
             _act_backprop_par(net.act[l - 1], <floating>net.actp[l - 1],
@@ -173,10 +187,15 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
     cdef Py_ssize_t j, g0
     cdef floating* theta = <floating*>net.theta
     cdef floating* grad = <floating*>net.grad
+    cdef bint plain = _opt_plain(opt)
+    if not plain:
+        reg += _l1_term(net, <floating*>NULL, opt.l1)
+    net.training = net.drop != NULL
     _net_forward(net, X, n, False, <floating*>NULL)
     opt.t += 1
-    if opt.code == OPT_SGD:
+    if opt.code == OPT_SGD and plain:
         loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SGD_STEP, opt.lr, opt.l2)
+        net.training = False
         for l in range(net.L):
             g0 = net.g_off[l]
             if g0 >= 0:
@@ -184,7 +203,10 @@ cdef double _net_step(NetC* net, OptC* opt, const floating* X, Py_ssize_t n, con
                     theta[j] = theta[j] - <floating>opt.lr * grad[j]
         return loss / n + reg
     loss = _net_backward(net, X, n, labels, Y, sw, 1.0 / n, GRAD_SET, 0.0, 0.0)
+    net.training = False
     _add_l2_grad(net, <floating*>NULL, opt.l2)
+    if not plain:
+        _net_grad_extra(net, opt, <floating*>NULL)
     _opt_step_par(opt, theta, grad, net.n_params)
     return loss / n + reg
 
@@ -237,7 +259,8 @@ cdef object _checked_spec(spec):
     if not same:
         raise ValueError("spec: its codes, offsets, n_params or n_layers do not match its sizes, "
                          "activations and loss")
-    if max(ref.codes) >= N_ACT or ref.loss_code >= N_LOSS:
+    builtin = [c for c in ref.codes if c != CUSTOM_ACT]  # custom activations: fastmlp.Activation
+    if (builtin and max(builtin) >= N_ACT) or ref.loss_code >= N_LOSS:
         raise ValueError(f"spec: {list(ref.activations)} with {ref.loss} is not in this build of "
                          "fastmlp._kernels (codes past the compiled _codes.h); rebuild the extension")
     return ref
@@ -255,6 +278,7 @@ cdef class Network:
     cdef int kind
     cdef list _keep
     cdef bint _ready  # set last in __init__: the struct and every workspace buffer are in place
+    cdef bint _custom  # a layer has a custom activation (fastmlp.Activation): its errors are raised after
 
     def __cinit__(self):
         memset(&self.c, 0, sizeof(NetC))
@@ -309,7 +333,8 @@ cdef class Network:
             self.c.sizes[l] = spec.sizes[l]
         for l in range(L):
             self.c.act[l] = spec.codes[l]
-            self.c.actp[l] = spec.params[l]
+            self.c.actp[l] = spec.params[l] if spec.codes[l] != CUSTOM_ACT else spec.activations[l].index
+            self._custom = self._custom or spec.codes[l] == CUSTOM_ACT
             self.c.w_off[l] = spec.w_offsets[l]
             self.c.b_off[l] = spec.b_offsets[l]
             self.c.g_off[l] = spec.g_offsets[l]
@@ -317,7 +342,7 @@ cdef class Network:
         for l in range(L):
             self.c.A[l + 1] = self._buffer((B, spec.sizes[l + 1]))
             self.c.D[l + 1] = self._buffer((B, spec.sizes[l + 1]))
-            if spec.activations[l] in NEEDS_Z:
+            if spec.activations[l] in NEEDS_Z or getattr(spec.activations[l], "needs_z", False):
                 self.c.Z[l + 1] = self._buffer((B, spec.sizes[l + 1]))
         self.c.ybuf = self._buffer((B, spec.sizes[L]))
         self.c.wbuf = self._buffer((B,))
@@ -400,11 +425,12 @@ cdef class Network:
         o.b1, o.b2, o.eps = opt.beta1, opt.beta2, opt.eps
         o.t = t
         o.s1 = o.s2 = NULL
+        _opt_fill_extra(&o, opt)
         outs = [("theta", self.theta), ("grad", self.grad)]
         states = []
         if o.code != OPT_SGD:
             states.append(("opt.state1", opt.state1))
-        if o.code == OPT_ADAM:
+        if o.code == OPT_ADAM or o.code == OPT_ADAMW or o.code == OPT_RPROP:
             states.append(("opt.state2", opt.state2))
         for name, s in states:
             _check(s, name, self.kind, 1, True)
@@ -439,6 +465,8 @@ cdef class Network:
                 _net_predict(&self.c, <float*>xp, n, <float*>op)
             else:
                 _net_predict(&self.c, <double*>xp, n, <double*>op)
+        if self._custom:
+            _custom_raise()
         return out
 
     cdef double _total(self, X, y, sample_weight, bint gradient, double l2) except? -1:
@@ -455,6 +483,8 @@ cdef class Network:
                 total = _net_total(&self.c, <float*>xp, n, lp, <float*>yp, <float*>wp, gradient, l2)
             else:
                 total = _net_total(&self.c, <double*>xp, n, lp, <double*>yp, <double*>wp, gradient, l2)
+        if self._custom:
+            _custom_raise()
         return total
 
     def loss(self, X, y, sample_weight=None):
@@ -462,10 +492,11 @@ cdef class Network:
         cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
         return self._total(X, y, sample_weight, False, 0.0) / n
 
-    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
-        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0, l1=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² (+ l1 Σ|W|) over all rows of X (in chunks); its gradient into grad.
+        Returns R."""
         cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
-        cdef double lam = float(l2), reg
+        cdef double lam = float(l2), reg, lam1 = float(l1)
         self._check_writes(False)
         for iname, a in (("X", X), ("y", y), ("sample_weight", sample_weight)):
             _disjoint(self.grad, "grad", a, iname)
@@ -475,6 +506,73 @@ cdef class Network:
                 reg = _l2_term(&self.c, <float*>NULL, lam)
             else:
                 reg = _l2_term(&self.c, <double*>NULL, lam)
+        if lam1 != 0:
+            reg += self._l1(lam1)
+        return total / n + reg
+
+    cdef double _l1(self, double l1) except? -1:
+        """Add l1·sign(W) to grad; returns l1 Σ|W|."""
+        cdef double r
+        with nogil:
+            if self.kind == KIND_F32:
+                _add_l1_grad(&self.c, <float*>NULL, l1)
+                r = _l1_term(&self.c, <float*>NULL, l1)
+            else:
+                _add_l1_grad(&self.c, <double*>NULL, l1)
+                r = _l1_term(&self.c, <double*>NULL, l1)
+        return r
+
+    def set_dropout(self, rates, key):
+        """Inverted dropout in training steps (``train_step``, ``train_epoch``; never in forward, loss or
+        loss_and_grad): ``rates[l]`` in [0, 1) for the output of layer l (one per layer; the last must be
+        0), masks drawn by a counter-based generator keyed by the integer ``key`` (its position starts at 0
+        and advances by the mask's size at every dropped layer of every step). All rates 0: off."""
+        cdef int l, L = self.c.L
+        cdef Py_ssize_t B = self.c.max_batch
+        if not self._ready:
+            raise RuntimeError("Network: not initialised")
+        r = np.array(rates, dtype=np.float64).ravel()
+        if r.shape != (L,):
+            raise ValueError(f"rates: expected {L} dropout rates (one per layer), got {r.shape[0]}")
+        if not (np.isfinite(r).all() and (r >= 0).all() and (r < 1).all()) or r[L - 1] != 0:
+            raise ValueError(f"rates: each must be in [0, 1) and the output layer's 0, got {r.tolist()}")
+        key = _int_arg(key, "key: expected an integer")
+        if not r.any():
+            self.c.drop = NULL
+            return
+        M = np.zeros(L + 1, dtype=np.uintp)
+        AD = np.zeros(L + 1, dtype=np.uintp)
+        self._keep += [r, M, AD]
+        self.c.M, self.c.AD = <void**>_ptr(M), <void**>_ptr(AD)
+        for l in range(L):
+            if r[l] > 0:
+                self.c.M[l + 1] = self._buffer((B, self.spec.sizes[l + 1]))
+                self.c.AD[l + 1] = self._buffer((B, self.spec.sizes[l + 1]))
+        self.c.rng_key = <uint64_t>(key & 0xFFFFFFFFFFFFFFFF)
+        self.c.rng_ctr = 0
+        self.c.drop = <double*>_ptr(r)
+
+    def full_batch_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the gradient of R over all rows of X (computed in chunks of max_batch
+        rows: the workspace stays O(max_batch)); L1, clipping and AdamW's decay as in ``train_step``.
+        Returns R before the step (iRprop⁻'s and L-BFGS's full-batch loop)."""
+        cdef Py_ssize_t n = self._check_data(X, y, sample_weight)
+        cdef OptC o = self._opt(opt, [("X", X), ("y", y), ("sample_weight", sample_weight)])
+        cdef double total = self._total(X, y, sample_weight, True, o.l2), reg
+        with nogil:
+            if self.kind == KIND_F32:
+                reg = _l2_term(&self.c, <float*>NULL, o.l2) + _l1_term(&self.c, <float*>NULL, o.l1)
+                _net_grad_extra(&self.c, &o, <float*>NULL)
+                o.t += 1
+                _opt_step(&o, <float*>self.c.theta, <float*>self.c.grad, self.c.n_params)
+            else:
+                reg = _l2_term(&self.c, <double*>NULL, o.l2) + _l1_term(&self.c, <double*>NULL, o.l1)
+                _net_grad_extra(&self.c, &o, <double*>NULL)
+                o.t += 1
+                _opt_step(&o, <double*>self.c.theta, <double*>self.c.grad, self.c.n_params)
+        opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return total / n + reg
 
     def train_step(self, X, y, sample_weight, opt):
@@ -498,6 +596,8 @@ cdef class Network:
             else:
                 r = _net_step(&self.c, &o, <double*>xp, n, lp, <double*>yp, <double*>wp)
         opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return r
 
     def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
@@ -531,4 +631,6 @@ cdef class Network:
             else:
                 r = _net_epoch(&self.c, &o, <double*>xp, d, lp, <double*>yp, <double*>wp, op, m, bs)
         opt.t = o.t
+        if self._custom:
+            _custom_raise()
         return r

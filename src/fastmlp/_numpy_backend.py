@@ -19,10 +19,13 @@ from ._registry import (
     _softmax as _softmax_rows,
     canonical_activation,
 )
+from .custom import is_custom
 
 NAME = "numpy"
 _IDENTITY = ACTIVATIONS[0]  # code 0: no activation, the default of dense_forward
 _SGD, _MOMENTUM, _NESTEROV, _ADAM = (OPTIMIZER_CODES[k] for k in ("sgd", "momentum", "nesterov", "adam"))
+_RMSPROP, _ADAMW, _RPROP = (OPTIMIZER_CODES[k] for k in ("rmsprop", "adamw", "rprop"))
+_EXTRA_OPTIMIZERS = (_RMSPROP, _ADAMW, _RPROP)
 
 
 def _check_same_dtype(**arrays):
@@ -58,8 +61,11 @@ def activation_forward(Z, out, activation, param=None):
     """out = f(Z), elementwise (row-wise for softmax). ``out`` may be ``Z``. Returns out.
 
     param: slope for leaky_relu (default 0.01), gamma for elu (default 1.0), the per-unit slope array
-    of shape (M,) for prelu. f is the registry's forward of the activation.
+    of shape (M,) for prelu. f is the registry's forward of the activation (or a ``fastmlp.Activation``'s
+    own f).
     """
+    if is_custom(activation):
+        return activation.forward_into(Z, out)
     entry = ACTIVATION_TABLE[canonical_activation(activation)]
     _check_same_dtype(Z=Z, out=out)
     if Z.shape != out.shape:
@@ -71,6 +77,9 @@ def activation_forward(Z, out, activation, param=None):
 def activation_derivative(A, Z, out, activation, param=None):
     """out = f'(z), computed from the forward output ``A`` where the table allows, from ``Z`` for
     prelu, gelu and silu (``Z`` may be None otherwise). Returns out. f' is the registry's derivative."""
+    if is_custom(activation):
+        np.copyto(out, activation.derivative(A, Z), casting="unsafe")
+        return out
     entry = ACTIVATION_TABLE[canonical_activation(activation)]
     if entry.derivative is None:
         raise ValueError(f"activation: {entry.name} has a Jacobian, not an elementwise derivative; "
@@ -361,17 +370,67 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, t):
     return param
 
 
+def rmsprop_update(param, grad, v, lr, rho, eps):
+    """RMSprop: v ← ρ v + (1−ρ) g²;  param ← param − lr · g / (√v + ε). All flat, one dtype; in place."""
+    _check_same_dtype(param=param, grad=grad, v=v)
+    dt = param.dtype.type
+    v *= dt(rho)
+    v += dt(1 - rho) * np.square(grad)
+    param -= dt(lr) * grad / (np.sqrt(v) + dt(eps))
+    return param
+
+
+def adamw_update(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, t):
+    """AdamW step number t ≥ 1 (decoupled weight decay, Loshchilov & Hutter): param ← (1 − lr·weight_decay)
+    · param, then Adam's step with g (the gradient at the old param). Decays every element given."""
+    _check_same_dtype(param=param, grad=grad, m=m, v=v)
+    g = grad.copy() if np.shares_memory(grad, param) else grad  # the gradient at the old param
+    param *= param.dtype.type(1.0 - float(lr) * float(weight_decay))
+    return adam_update(param, g, m, v, lr, beta1, beta2, eps, t)
+
+
+def rprop_update(param, grad, prev, step, lr, eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0):
+    """iRprop⁻ (Igel & Hüsken): per element s = g·g₋;  s > 0: Δ ← min(η⁺Δ, Δmax);  s < 0: Δ ← max(η⁻Δ, Δmin)
+    and g ← 0;  param ← param − sign(g)·Δ;  g₋ ← g. ``prev`` (g₋) and ``step`` (Δ) start at 0 (a zero Δ
+    starts at ``lr``). Meant for full-batch gradients. All flat, one dtype; in place."""
+    _check_same_dtype(param=param, grad=grad, prev=prev, step=step)
+    dt = param.dtype.type
+    g = grad.copy()
+    d = np.where(step == 0, dt(lr), step)
+    s = g * prev
+    d = np.where(s > 0, np.minimum(d * dt(eta_plus), dt(step_max)), d)
+    d = np.where(s < 0, np.maximum(d * dt(eta_minus), dt(step_min)), d)
+    g[s < 0] = 0
+    step[...] = d
+    prev[...] = g
+    param -= np.sign(g) * d
+    return param
+
+
+def _apply_update_extra(theta, grad, opt, code, t):
+    if code == _RMSPROP:
+        rmsprop_update(theta, grad, opt.state1, opt.lr, opt.rho, opt.eps)
+    elif code == _ADAMW:
+        adamw_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps,
+                     opt.weight_decay, t)
+    else:
+        rprop_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.eta_plus, opt.eta_minus,
+                     opt.step_min, opt.step_max)
+
+
 def apply_update(theta, grad, opt):
     """One step of ``opt`` (an _netspec.Optimizer) on the flat vectors; increments opt.t (only once the
     step is done: a refused step leaves the step count, and so Adam's bias correction, as it was)."""
     code = opt.code
-    if code not in (_SGD, _MOMENTUM, _NESTEROV, _ADAM):
+    if code not in (_SGD, _MOMENTUM, _NESTEROV, _ADAM) + _EXTRA_OPTIMIZERS:
         raise ValueError(f"opt: unknown optimizer code {code!r}")
     t = opt.t + 1
     if code == _SGD:
         sgd_update(theta, grad, opt.lr)
     elif code in (_MOMENTUM, _NESTEROV):
         momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == _NESTEROV)
+    elif code in _EXTRA_OPTIMIZERS:
+        _apply_update_extra(theta, grad, opt, code, t)
     else:
         adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
     opt.t = t
@@ -405,10 +464,13 @@ class Network:
         L = spec.n_layers
         self.A = [np.zeros((B, sizes[0]), self.dtype)]  # A[0]: gathered input rows
         self.A += [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
-        self.Z = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) if spec.activations[l] in NEEDS_Z
+        self.Z = [None] + [np.zeros((B, sizes[l + 1]), self.dtype)
+                           if spec.activations[l] in NEEDS_Z or getattr(spec.activations[l], "needs_z", False)
                            else None for l in range(L)]
         self.D = [None] + [np.zeros((B, sizes[l + 1]), self.dtype) for l in range(L)]
         self._wmask = spec.weight_mask()
+        self._drop = None       # dropout rates per layer (set_dropout), the masks and dropped outputs
+        self._training = False  # set only inside a training step
 
     def _param(self, l):
         act = self.spec.activations[l]
@@ -427,7 +489,7 @@ class Network:
             act = spec.activations[l]
             if l == spec.n_layers - 1 and spec.loss != "squared_error":
                 act = _IDENTITY
-            dense_forward(acts[-1], self.W[l], self.b[l], out, act, self._param(l), Z)
+            dense_forward(self._dropout_input(acts, l), self.W[l], self.b[l], out, act, self._param(l), Z)
             acts.append(out)
         return acts
 
@@ -475,11 +537,13 @@ class Network:
             if l > 0:
                 Dp = self.D[l][:n]
                 np.matmul(D, self.W[l].T, out=Dp)
+                if self._dropped(l):
+                    Dp *= self._M[l][:n]
                 if spec.activations[l - 1] in PER_UNIT:
                     self._prelu_grad(l - 1, Dp, n, scale, accumulate)
                 Zp = None if self.Z[l] is None else self.Z[l][:n]
                 backprop_activation(Dp, acts[l], Zp, Dp, spec.activations[l - 1], self._param(l - 1))
-            gW = np.matmul(acts[l].T, D) * self.dtype.type(scale)
+            gW = np.matmul(self._AD[l][:n].T if self._dropped(l) else acts[l].T, D) * self.dtype.type(scale)
             gb = D.sum(axis=0) * self.dtype.type(scale)
             if accumulate:
                 self.gW[l] += gW
@@ -515,8 +579,12 @@ class Network:
             total += self._output_delta(acts, y[s:e], sw)
         return total / n
 
-    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0):
-        """R = mean loss + l2/2 Σ‖W‖² over all rows of X (in chunks); its gradient into grad. Returns R."""
+    def loss_and_grad(self, X, y, sample_weight=None, l2=0.0, l1=0.0):
+        """R = mean loss + l2/2 Σ‖W‖² (+ l1 Σ|W|) over all rows of X (in chunks); its gradient into grad.
+        Returns R."""
+        if l1:
+            r = self.loss_and_grad(X, y, sample_weight, l2)
+            return r + self._l1(l1)
         n = X.shape[0]
         total = 0.0
         for s in range(0, n, self.max_batch):
@@ -533,13 +601,112 @@ class Network:
         n = X.shape[0]
         if n > self.max_batch:
             raise ValueError(f"X: {n} rows exceed the workspace's max_batch={self.max_batch}")
-        reg = self._l2_term(opt.l2)
-        acts = self._forward(X)
-        loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
+        reg = self._l2_term(opt.l2) + self._l1_term(getattr(opt, "l1", 0.0))
+        self._training = self._drop is not None
+        try:
+            acts = self._forward(X)
+            loss = self._backward(acts, y, sample_weight, 1.0 / n, accumulate=False) / n
+        finally:
+            self._training = False
         if opt.l2:
             self.grad[self._wmask] += self.dtype.type(opt.l2) * self.theta[self._wmask]
-        apply_update(self.theta, self.grad, opt)
+        self._grad_extra(opt)
+        self._update(opt)
         return loss + reg
+
+    # ---- dropout (_dropout.pxi's twin: the same counter-based masks) -------------------------------------
+    def set_dropout(self, rates, key):
+        """Inverted dropout in training steps (``train_step``, ``train_epoch``; never in forward, loss or
+        loss_and_grad): ``rates[l]`` in [0, 1) for the output of layer l (one per layer; the last must be
+        0), masks drawn by a counter-based generator keyed by the integer ``key``. All rates 0: off."""
+        L = self.spec.n_layers
+        r = np.array(rates, dtype=np.float64).ravel()
+        if r.shape != (L,):
+            raise ValueError(f"rates: expected {L} dropout rates (one per layer), got {r.shape[0]}")
+        if not (np.isfinite(r).all() and (r >= 0).all() and (r < 1).all()) or r[L - 1] != 0:
+            raise ValueError(f"rates: each must be in [0, 1) and the output layer's 0, got {r.tolist()}")
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+            raise TypeError(f"key: expected an integer, got {key!r}")
+        if not r.any():
+            self._drop = None
+            return
+        B = self.max_batch
+        self._drop = r
+        self._M = {l + 1: np.zeros((B, self.spec.sizes[l + 1]), self.dtype) for l in range(L) if r[l] > 0}
+        self._AD = {l + 1: np.zeros((B, self.spec.sizes[l + 1]), self.dtype) for l in range(L) if r[l] > 0}
+        self._key = np.uint64(int(key) & 0xFFFFFFFFFFFFFFFF)
+        self._ctr = 0
+
+    def _dropped(self, l):
+        """Whether layer l's input (the output of layer l − 1) is dropped in this pass."""
+        return self._training and l > 0 and self._drop[l - 1] > 0
+
+    def _dropout_input(self, acts, l):
+        """Layer l's input: acts[l], or, dropped, AD = acts[l] ⊙ M with a fresh mask M."""
+        if not self._dropped(l):
+            return acts[-1]
+        A = acts[l]
+        n, m = A.shape
+        N = n * m
+        pos = np.arange(1, N + 1, dtype=np.uint64) + np.uint64(self._ctr)
+        with np.errstate(over="ignore"):
+            x = self._key + pos * np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+        u = (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        p = self._drop[l - 1]
+        M = self._M[l][:n]
+        M[...] = np.where(u >= p, self.dtype.type(1.0 / (1.0 - p)), self.dtype.type(0)).reshape(n, m)
+        AD = self._AD[l][:n]
+        np.multiply(A, M, out=AD)
+        self._ctr += N
+        return AD
+
+    # ---- L1, clipping, AdamW's decay, full-batch steps (_optimizers_extra.pxi's twins) -------------------
+    def _l1_term(self, l1):
+        return float(l1) * float(np.abs(self.theta[self._wmask]).sum(dtype=np.float64)) if l1 else 0.0
+
+    def _l1(self, l1):
+        """Add l1·sign(W) to grad; returns l1 Σ|W|."""
+        self.grad[self._wmask] += self.dtype.type(l1) * np.sign(self.theta[self._wmask])
+        return self._l1_term(l1)
+
+    def _grad_extra(self, opt):
+        """After the data and L2 gradient: L1's, then clipping (by value, then to the global norm), then
+        AdamW's decoupled decay of the weights (before the Adam step; the gradient is the old θ's)."""
+        l1 = getattr(opt, "l1", 0.0)
+        if l1:
+            self.grad[self._wmask] += self.dtype.type(l1) * np.sign(self.theta[self._wmask])
+        cv = getattr(opt, "clip_value", 0.0) or 0.0
+        if cv > 0:
+            np.clip(self.grad, -self.dtype.type(cv), self.dtype.type(cv), out=self.grad)
+        cn = getattr(opt, "clip_norm", 0.0) or 0.0
+        if cn > 0:
+            norm = float(np.sqrt(np.dot(self.grad.astype(np.float64), self.grad.astype(np.float64))))
+            if norm > cn:
+                self.grad *= self.dtype.type(cn / norm)
+        if opt.code == _ADAMW and opt.weight_decay:
+            self.theta[self._wmask] *= self.dtype.type(1.0 - opt.lr * opt.weight_decay)
+
+    def full_batch_step(self, X, y, sample_weight, opt):
+        """One optimizer step on the gradient of R over all rows of X (computed in chunks of max_batch
+        rows); L1, clipping and AdamW's decay as in ``train_step``. Returns R before the step."""
+        if X.shape[0] == 0:
+            raise ValueError("X: no rows")
+        r = self.loss_and_grad(X, y, sample_weight, opt.l2) + self._l1_term(getattr(opt, "l1", 0.0))
+        self._grad_extra(opt)
+        self._update(opt)
+        return r
+
+    def _update(self, opt):
+        """The optimizer's update of θ from grad (AdamW: its Adam part, the weights already decayed)."""
+        if opt.code == _ADAMW:
+            adam_update(self.theta, self.grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps,
+                        opt.t + 1)
+            opt.t += 1
+        else:
+            apply_update(self.theta, self.grad, opt)
 
     def train_epoch(self, X, y, sample_weight, order, batch_size, opt):
         """Minibatch steps over the rows X[order] in that order (batch_size ≤ max_batch).

@@ -7,6 +7,9 @@ cdef struct OptC:
     long long t
     void* s1
     void* s2
+    # _optimizers_extra.pxi: RMSprop's ρ, AdamW's decoupled weight decay, iRprop⁻'s factors and step
+    # bounds, the L1 penalty and gradient clipping (0: off)
+    double rho, wd, eta_plus, eta_minus, step_min, step_max, l1, clip_norm, clip_value
 
 
 cdef void _sgd(floating* theta, const floating* g, Py_ssize_t P, floating lr) noexcept nogil:
@@ -50,6 +53,8 @@ cdef void _opt_step(OptC* opt, floating* theta, const floating* g, Py_ssize_t P)
     elif opt.code == OPT_MOMENTUM or opt.code == OPT_NESTEROV:
         _momentum(theta, g, <floating*>opt.s1, P, <floating>opt.lr, <floating>opt.mu,
                   opt.code == OPT_NESTEROV)
+    elif opt.code > OPT_ADAM:
+        _opt_step_extra(opt, theta, g, P)
     else:
         _sgd(theta, g, P, <floating>opt.lr)
 
@@ -142,6 +147,8 @@ def apply_update(theta, grad, opt):
         sgd_update(theta, grad, opt.lr)
     elif code == OPT_MOMENTUM or code == OPT_NESTEROV:
         momentum_update(theta, grad, opt.state1, opt.lr, opt.momentum, nesterov=code == OPT_NESTEROV)
+    elif code > OPT_ADAM:
+        _apply_update_extra(theta, grad, opt, code, t)
     else:
         adam_update(theta, grad, opt.state1, opt.state2, opt.lr, opt.beta1, opt.beta2, opt.eps, t)
     opt.t = t

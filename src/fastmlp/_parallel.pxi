@@ -3,7 +3,7 @@
 # OpenMP threads as the BLAS library is allowed right now -- threadpoolctl's limit, read live from
 # OpenBLAS through a function pointer found at import -- so that a call with 2 BLAS threads runs its
 # element-wise passes on 2 cores too. Below PAR_MIN_WORK elements per thread the work stays on the
-# calling thread (waking a thread costs more). The split never changes a result: ranges start at
+# calling thread (waking a thread costs more), and so does a custom activation (Python, under the GIL). The split never changes a result: ranges start at
 # multiples of SPLIT_ALIGN rows or elements, so the vectorised loops cover the same elements in the same
 # lanes as one unsplit pass (only the last range has the scalar tail, the same tail), and no reduction is
 # split. Included by _kernels.pyx.
@@ -43,7 +43,7 @@ cdef inline Py_ssize_t _range_size(Py_ssize_t n, int nt) noexcept nogil:
 cdef void _act_forward_par(int act, floating p, const floating* gamma, const floating* Z, floating* A,
                            Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """_act_forward over row ranges on the BLAS threads."""
-    cdef int nt = 1 if act == ACT_IDENTITY else _split(n * m)
+    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(n * m)
     cdef Py_ssize_t c, r0, r1, rows
     if nt == 1:
         _act_forward(act, p, gamma, Z, A, n, m)
@@ -59,7 +59,7 @@ cdef void _act_forward_par(int act, floating p, const floating* gamma, const flo
 cdef void _act_backprop_par(int act, floating p, const floating* gamma, const floating* A,
                             const floating* Z, floating* G, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """_act_backprop over row ranges on the BLAS threads (Z may be NULL where f' reads only A)."""
-    cdef int nt = 1 if act == ACT_IDENTITY else _split(n * m)
+    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(n * m)
     cdef Py_ssize_t c, r0, r1, rows
     if nt == 1:
         _act_backprop(act, p, gamma, A, Z, G, n, m)

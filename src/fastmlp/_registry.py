@@ -65,6 +65,7 @@ class Activation:
     needs_z: bool = False          # f'(z) cannot be recovered from A = f(Z): the forward pass keeps Z
     output_only: bool = False       # the output of its loss only (softmax, exp), never a hidden activation
     he_init: bool = False           # FastMLP initialises the weights before it He-normal, else Glorot
+    lecun_init: bool = False        # ... LeCun-normal N(0, 1/fan_in) instead (selu: self-normalising)
     sklearn_init_factor: float = 6.0  # scikit-learn's Glorot bound √(factor / (fan_in + fan_out))
     torch_module: str | None = None  # torch.nn class name
     torch_param: str | None = None   # its attribute holding ``param``
@@ -208,6 +209,40 @@ def _d_hardtanh(A, Z, out, p):
     np.copyto(out, (np.abs(A) < 1).astype(A.dtype))
 
 
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_LAMBDA = 1.0507009873554804934193349852946
+_MISH_CUT = 50.0  # mish(x) = x and mish'(x) = 1 to double precision above (and e^2x would overflow)
+
+
+def _selu(Z, out, p):
+    dt = Z.dtype.type
+    np.copyto(out, dt(_SELU_LAMBDA) * np.where(Z > 0, Z, dt(_SELU_ALPHA) * np.expm1(np.minimum(Z, dt(0)))))
+
+
+def _d_selu(A, Z, out, p):
+    dt = A.dtype.type
+    np.copyto(out, np.where(A > 0, dt(_SELU_LAMBDA), A + dt(_SELU_LAMBDA * _SELU_ALPHA)))
+
+
+def _mish_parts(Z):
+    """(x, u, n) in float64: u = e^x, n = u (u + 2), so that tanh(softplus(x)) = n / (n + 2) without
+    cancellation for x < 0 (x clipped where the formula would overflow; callers treat x > _MISH_CUT)."""
+    x = Z.astype(np.float64)
+    u = np.exp(np.minimum(x, _MISH_CUT))
+    return x, u, u * (u + 2.0)
+
+
+def _mish(Z, out, p):
+    x, u, n = _mish_parts(Z)
+    np.copyto(out, np.where(x > _MISH_CUT, x, x * n / (n + 2.0)), casting="unsafe")
+
+
+def _d_mish(A, Z, out, p):
+    x, u, n = _mish_parts(Z)
+    d = n + 2.0
+    np.copyto(out, np.where(x > _MISH_CUT, 1.0, n / d + x * (4.0 * u * (1.0 + u) / d) / d), casting="unsafe")
+
+
 def _softmax(Z, out, p):
     m = Z.max(axis=1, keepdims=True)
     np.subtract(Z, m, out=out)
@@ -259,6 +294,10 @@ _ACTIVATION_LIST = (
     Activation("softmax", 12, _softmax, None, "softmax", "e^z_j / Σ_k e^z_k (row-wise)", output_only=True,
                torch_module="Softmax", onnx_op="Softmax"),
     Activation("exp", 13, _exp, _d_exp, "exponential", "e^z", output_only=True, onnx_op="Exp"),
+    Activation("selu", 14, _selu, _d_selu, "SELU", "λz if z > 0 else λα(e^z − 1), λ ≈ 1.0507, α ≈ 1.6733",
+               lecun_init=True, torch_module="SELU", onnx_op="Selu"),
+    Activation("mish", 15, _mish, _d_mish, "Mish", "z tanh(softplus(z))", needs_z=True, he_init=True,
+               torch_module="Mish"),
 )
 
 _LOSS_LIST = (
@@ -275,6 +314,14 @@ _OPTIMIZER_LIST = (
     OptimizerKind("nesterov", 2, 1, 0.01, "v ← μ v − α g;  θ ← θ + μ v − α g", ("momentum",)),
     OptimizerKind("adam", 3, 2, 0.001, "m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − α m̂ / (√v̂ + ε)",
               ("beta1", "beta2", "eps")),
+    OptimizerKind("rmsprop", 4, 1, 0.001, "v ← ρ v + (1−ρ) g²;  θ ← θ − α g / (√v + ε)", ("rho", "eps")),
+    OptimizerKind("adamw", 5, 2, 0.001,
+                  "W ← (1 − α λ_w) W (weights only, decoupled from g);  then Adam's step",
+                  ("beta1", "beta2", "eps", "weight_decay")),
+    OptimizerKind("rprop", 6, 2, 0.01,
+                  "iRprop⁻, full batch: Δ ← min(η⁺Δ, Δmax) if g·g₋ > 0, Δ ← max(η⁻Δ, Δmin) and g ← 0 if "
+                  "g·g₋ < 0;  θ ← θ − sign(g) Δ;  g₋ ← g  (Δ starts at α)",
+                  ("eta_plus", "eta_minus", "step_min", "step_max")),
 )
 
 ACTIVATION_TABLE: dict[str, Activation] = {a.name: a for a in _ACTIVATION_LIST}
@@ -290,6 +337,7 @@ OUTPUT_ONLY: frozenset[str] = frozenset(a.name for a in _ACTIVATION_LIST if a.ou
 DEFAULT_PARAM: dict[str, float] = {a.name: a.param.default for a in _ACTIVATION_LIST if a.param is not None}
 NEEDS_Z: frozenset[str] = frozenset(a.name for a in _ACTIVATION_LIST if a.needs_z)
 HE_INIT: frozenset[str] = frozenset(a.name for a in _ACTIVATION_LIST if a.he_init)
+LECUN_INIT: frozenset[str] = frozenset(a.name for a in _ACTIVATION_LIST if a.lecun_init)
 PER_UNIT: frozenset[str] = frozenset(a.name for a in _ACTIVATION_LIST if a.per_unit)
 LOSSES: tuple[str, ...] = tuple(loss.name for loss in sorted(_LOSS_LIST, key=lambda x: x.code))
 LOSS_CODES: dict[str, int] = {loss.name: loss.code for loss in _LOSS_LIST}
@@ -324,7 +372,8 @@ def canonical_activation(name: str, argument: str = "activation") -> str:
 
     Raises TypeError for a non-string and ValueError naming ``argument`` for an unknown name."""
     if not isinstance(name, str):
-        raise TypeError(f"{argument}: activation must be a string, got {type(name).__name__}")
+        raise TypeError(f"{argument}: activation must be a string (or a fastmlp.Activation of your own), "
+                        f"got {type(name).__name__}")
     key = name.lower()
     key = ALIASES.get(key, key)
     if key not in ACTIVATION_TABLE:

@@ -55,6 +55,18 @@ class Schedule:
     def on_plateau(self, opt: Any) -> bool:
         return False
 
+    def before_epoch(self, opt: Any, epoch: int, epochs: int) -> None:
+        """Called before each epoch of a ``fit`` call: ``epoch`` counts from 0 within the call, of
+        ``epochs`` at most (each ``partial_fit`` call is epoch 0 of 1)."""
+
+    def end_epoch(self, opt: Any, samples_seen: int, info: dict) -> None:
+        """Called after each epoch with the epoch's ``info`` (loss, val_loss, val_score, ...); the default
+        calls ``after_epoch``."""
+        self.after_epoch(opt, samples_seen)
+
+    def check(self, has_validation: bool) -> None:
+        """Refuse a fit the schedule cannot follow (before any epoch runs)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -98,11 +110,131 @@ class Adaptive(Schedule):
         return f"Adaptive(factor={self.factor}, min_lr={self.min_lr})"
 
 
-SCHEDULES: dict[str, type[Schedule]] = {"constant": Constant, "invscaling": InvScaling, "adaptive": Adaptive}
+class Step(Schedule):
+    """α_e = α₀ · gamma^⌊e / step_size⌋ in epoch e (from 0) of a fit call (torch's ``StepLR``)."""
+
+    name = "step"
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.5):
+        self.step_size = check_param("step_size", step_size)
+        self.gamma = check_param("gamma", gamma)
+
+    def before_epoch(self, opt: Any, epoch: int, epochs: int) -> None:
+        opt.lr = self.lr0 * self.gamma ** (epoch // self.step_size)
+
+    def __repr__(self) -> str:
+        return f"Step(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class Exponential(Schedule):
+    """α_e = α₀ · gamma^e in epoch e (from 0) of a fit call (torch's ``ExponentialLR``)."""
+
+    name = "exponential"
+
+    def __init__(self, gamma: float = 0.95):
+        self.gamma = check_param("gamma", gamma)
+
+    def before_epoch(self, opt: Any, epoch: int, epochs: int) -> None:
+        opt.lr = self.lr0 * self.gamma ** epoch
+
+    def __repr__(self) -> str:
+        return f"Exponential(gamma={self.gamma})"
+
+
+class Cosine(Schedule):
+    """Linear warm-up, then cosine annealing, in epoch e (from 0) of a fit call of T epochs:
+
+        e < warmup:  α_e = α₀ · (e + 1) / warmup
+        e ≥ warmup:  α_e = min_lr + (α₀ − min_lr) · (1 + cos(π (e − warmup) / (T − warmup))) / 2
+
+    ``T`` (``cycle``) defaults to the ``epochs`` of the fit call; past T the rate stays at min_lr. Without
+    warm-up this is torch's ``CosineAnnealingLR(T_max=T, eta_min=min_lr)``."""
+
+    name = "cosine"
+
+    def __init__(self, cycle: int | None = None, min_lr: float = 0.0, warmup: int = 0):
+        self.cycle = None if cycle is None else check_param("cycle", cycle)
+        self.min_lr = check_param("min_lr", min_lr)
+        self.warmup = check_param("warmup", warmup)
+        if self.cycle is not None and self.warmup >= self.cycle:
+            raise ParameterError(f"warmup: must be < cycle ({self.cycle}), got {self.warmup}")
+
+    def before_epoch(self, opt: Any, epoch: int, epochs: int) -> None:
+        T = self.cycle if self.cycle is not None else epochs
+        if epoch < self.warmup:
+            opt.lr = self.lr0 * (epoch + 1) / self.warmup
+        elif epoch >= T or T <= self.warmup:
+            opt.lr = self.min_lr if epoch >= T else self.lr0
+        else:
+            frac = (epoch - self.warmup) / (T - self.warmup)
+            opt.lr = self.min_lr + (self.lr0 - self.min_lr) * (1 + math.cos(math.pi * frac)) / 2
+
+    def __repr__(self) -> str:
+        return f"Cosine(cycle={self.cycle}, min_lr={self.min_lr}, warmup={self.warmup})"
+
+
+class ReduceOnPlateau(Schedule):
+    """α ← max(α · factor, min_lr) once the monitored loss has not improved on its best by a relative
+    ``threshold`` (value < best · (1 − threshold)) for more than ``patience`` epochs, then ``cooldown``
+    epochs of rest (torch's ``ReduceLROnPlateau(mode="min", threshold_mode="rel")``). ``monitor``:
+    "val_loss" (needs validation data), "loss", or "auto" (the validation loss when there is validation
+    data, else the training loss). Training goes on; combine with ``patience=`` of ``fit`` to stop."""
+
+    name = "reduce_on_plateau"
+
+    def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4, min_lr: float = 0.0,
+                 cooldown: int = 0, monitor: str = "auto"):
+        self.factor = check_param("plateau_factor", factor, "factor")
+        self.patience = check_param("warmup", patience, "patience")
+        self.threshold = check_param("threshold", threshold)
+        self.min_lr = check_param("min_lr", min_lr)
+        self.cooldown = check_param("warmup", cooldown, "cooldown")
+        if monitor not in ("auto", "val_loss", "loss"):
+            raise ParameterError(f"monitor: expected 'auto', 'val_loss' or 'loss', got {monitor!r}")
+        self.monitor = monitor
+        self.best, self.num_bad, self.cooldown_left = math.inf, 0, 0
+
+    def start(self, lr: float) -> None:
+        super().start(lr)
+        self.best, self.num_bad, self.cooldown_left = math.inf, 0, 0
+
+    def check(self, has_validation: bool) -> None:
+        if self.monitor == "val_loss" and not has_validation:
+            raise ParameterError("schedule: ReduceOnPlateau(monitor='val_loss') needs validation_data or "
+                                 "validation_split")
+
+    def end_epoch(self, opt: Any, samples_seen: int, info: dict) -> None:
+        key = "loss" if self.monitor == "loss" or "val_loss" not in info else "val_loss"
+        value = info[key]
+        if value < self.best * (1 - self.threshold):
+            self.best, self.num_bad = value, 0
+        else:
+            self.num_bad += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.num_bad = 0
+        if self.num_bad > self.patience:
+            new = max(opt.lr * self.factor, self.min_lr)
+            if opt.lr - new > 1e-8 * opt.lr and new > 0:
+                opt.lr = new
+            self.cooldown_left, self.num_bad = self.cooldown, 0
+
+    def __repr__(self) -> str:
+        return (f"ReduceOnPlateau(factor={self.factor}, patience={self.patience}, "
+                f"threshold={self.threshold}, min_lr={self.min_lr}, cooldown={self.cooldown}, "
+                f"monitor={self.monitor!r})")
+
+
+SCHEDULES: dict[str, type[Schedule]] = {"constant": Constant, "invscaling": InvScaling, "adaptive": Adaptive,
+                                        "step": Step, "exponential": Exponential, "cosine": Cosine,
+                                        "reduce_on_plateau": ReduceOnPlateau}
+# scikit-learn's learning_rate choices (its wrappers apply them with solver="sgd" only, as scikit-learn)
+SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
 def make_schedule(schedule: str | Schedule, power_t: float = 0.5) -> Schedule:
-    """A ``Schedule`` from a name ("constant", "invscaling", "adaptive") or an instance (returned as is)."""
+    """A ``Schedule`` from a name ("constant", "invscaling", "adaptive", "step", "exponential", "cosine",
+    "reduce_on_plateau": each with its defaults) or an instance (returned as is)."""
     if isinstance(schedule, Schedule):
         return schedule
     if not isinstance(schedule, str) or schedule not in SCHEDULES:
@@ -211,6 +343,8 @@ class FitSummary:
 def _epoch(net: Any, X, Y, sw, order: np.ndarray, batch_size: int, opt: Any, l2: float,
            l2_per_batch: bool) -> float:
     """One epoch of minibatch steps in the kernels; returns the row-weighted mean of the batches' R."""
+    if opt.kind in FULL_BATCH_OPTIMIZERS:
+        return _full_batch_epoch(net, X, Y, sw, order, opt, l2, l2_per_batch)
     if not l2_per_batch:
         opt.l2 = l2
         return net.train_epoch(X, Y, sw, order, batch_size, opt)
@@ -225,6 +359,22 @@ def _epoch(net: Any, X, Y, sw, order: np.ndarray, batch_size: int, opt: Any, l2:
         opt.l2 = l2 / rest
         total += net.train_epoch(X, Y, sw, order[full:], rest, opt) * rest
     return total / m
+
+
+FULL_BATCH_OPTIMIZERS = frozenset({"rprop"})  # one step per epoch on the gradient of all rows
+
+
+def _full_batch_epoch(net: Any, X, Y, sw, order: np.ndarray, opt: Any, l2: float,
+                      l2_per_batch: bool) -> float:
+    """One step of a full-batch optimizer (iRprop⁻) on the gradient of R over the rows ``order`` (their order
+    does not matter; all rows are used in place, a validation split's training rows gathered). Returns R."""
+    m = order.shape[0]
+    opt.l2 = l2 / m if l2_per_batch else l2
+    if m != X.shape[0]:
+        rows = np.sort(order)
+        X, Y = X[rows], Y[rows]
+        sw = None if sw is None else sw[rows]
+    return net.full_batch_step(X, Y, sw, opt)
 
 
 def divergence_error(epoch: int, raw: float, params_finite: bool, opt: Any) -> FloatingPointError:
@@ -243,19 +393,27 @@ def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
     opt = plan.optimizer
     schedule, stopping, val = plan.schedule, plan.stopping, plan.validation
     theta = model._theta
-    net = model._training_network(plan.batch_size)
+    net = model._training_network(min(order.shape[0], FULL_BATCH) if opt.kind in FULL_BATCH_OPTIMIZERS
+                                  else plan.batch_size)
     all_finite = model._backend.all_finite
     last_good = np.empty_like(theta)
     summary = FitSummary()
+    schedule.check(val is not None)
     progress = epoch_progress(plan.epochs, plan.verbose)
     in_epoch = False
     try:
-        for _ in range(plan.epochs):
+        for epoch in range(plan.epochs):
+            schedule.before_epoch(opt, epoch, plan.epochs)
             if plan.shuffle and plan.batch_size < order.shape[0]:  # one batch: its gradient is a sum
                 model._rng.shuffle(order)
             np.copyto(last_good, theta)
             in_epoch = True
-            raw = _epoch(net, X, Y, sw, order, plan.batch_size, opt, plan.l2, plan.l2_per_batch)
+            try:
+                raw = _epoch(net, X, Y, sw, order, plan.batch_size, opt, plan.l2, plan.l2_per_batch)
+            except (ValueError, TypeError, ArithmeticError):  # e.g. a custom activation's f failed
+                np.copyto(theta, last_good)
+                model._optimizer = None
+                raise
             params_finite = all_finite(theta)
             if not math.isfinite(raw) or not params_finite:
                 np.copyto(theta, last_good)  # the weights from before the pass; the optimizer state is spent
@@ -286,7 +444,7 @@ def run_epochs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
                     else:
                         stop = True
                         summary.reason = "early_stopping"
-            schedule.after_epoch(opt, model.samples_seen)
+            schedule.end_epoch(opt, model.samples_seen, info)
             if stopping is not None and stopping.best_epoch is not None:
                 model.best_epoch = stopping.best_epoch
             if stop:
@@ -317,7 +475,7 @@ def _restore_best(model: FastMLP, stopping: EarlyStopping | None) -> None:
 
 def run_lbfgs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, l2: float, max_iter: int,
               max_fun: int, tol: float, callback: Callable | None = None,
-              verbose: bool | None = False) -> FitSummary:
+              verbose: bool | None = False, l1: float = 0.0) -> FitSummary:
     """Minimise the full-batch R(θ) = Σ_i w_i L_i / n + (l2/2) Σ‖W‖² with scipy's L-BFGS-B (float64 steps,
     the loss and gradient from the kernels in the model's dtype). One iteration = one entry in the curves;
     ``tol`` is the projected-gradient tolerance (``gtol``)."""
@@ -331,7 +489,7 @@ def run_lbfgs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | Non
 
     def fun(x):
         theta[...] = x
-        return net.loss_and_grad(X, Y, sw, l2), grad.astype(np.float64)
+        return net.loss_and_grad(X, Y, sw, l2, l1), grad.astype(np.float64)
 
     def on_iteration(intermediate_result):
         theta[...] = intermediate_result.x

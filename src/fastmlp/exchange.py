@@ -4,6 +4,7 @@
     net = exchange.to_torch(model)                 # torch.nn.Sequential, weights loaded (needs torch)
     model = exchange.from_torch(net)               # nn.Sequential of Linear + activations -> FastMLP
     onnx_model = exchange.to_onnx(model, "m.onnx") # onnx.ModelProto (needs onnx)
+    model = exchange.from_onnx("m.onnx")           # MatMul+Add / Gemm + activation graphs -> FastMLP
     model = exchange.from_sklearn(mlp)             # fitted MLPClassifier / MLPRegressor -> FastMLP
 
 The optional dependencies (``pip install 'fastmlp[torch]'``, ``'fastmlp[onnx]'``, ``'fastmlp[sklearn]'``)
@@ -20,14 +21,18 @@ Output layers: a softmax output exports as ``Softmax(dim=-1)`` and a sigmoid cla
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._netspec import parse_activation
 from ._registry import ACTIVATION_TABLE, ACTIVATIONS, LOSS_OF_OUTPUT, LOSS_TABLE, canonical_activation
+from .custom import is_custom
 from .model import FastMLP
 
-__all__ = ["UnsupportedLayerError", "to_torch", "from_torch", "to_onnx", "from_sklearn"]
+__all__ = ["UnsupportedLayerError", "to_torch", "from_torch", "to_onnx", "from_onnx", "from_sklearn"]
 
 # The identity: activation code 0 (registry codes are never renumbered). A Linear without an activation
 # module after it, and an ONNX layer without an activation node.
@@ -52,8 +57,13 @@ def _import(name, extra):
 
 
 def _as_fastmlp(model, name="model"):
-    """A FastMLP, or a fitted scikit-learn style MLP (converted with from_sklearn)."""
+    """A FastMLP, or a fitted scikit-learn style MLP (converted with from_sklearn). A model with an
+    activation of its own (``fastmlp.Activation``) has no torch or ONNX form: refused."""
     if isinstance(model, FastMLP):
+        for l, a in enumerate(model.spec.activations):
+            if is_custom(a):
+                raise UnsupportedLayerError(f"activation {a.name!r} of layer {l} is a custom activation "
+                                            "(fastmlp.Activation): it has no PyTorch or ONNX form")
         return model
     if hasattr(model, "coefs_") and hasattr(model, "out_activation_"):
         return from_sklearn(model)
@@ -82,12 +92,12 @@ def _n_classes(spec):
     return 2 if n == 1 and not ACTIVATION_TABLE[spec.activations[-1]].output_only else n
 
 
-def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source):
+def _build(sizes, hidden, out, Ws, bs, gammas, *, loss, dtype, classes, backend, source, dropout=0.0):
     """A FastMLP with the given architecture and parameters. hidden: [(name, param)]; out: (name, param)."""
     out_name, out_param = out
     output = out_name if ACTIVATION_TABLE[out_name].param is None else (out_name, out_param)
     model = FastMLP(sizes, activation=[tuple(h) for h in hidden], output=output, loss=loss, dtype=dtype,
-                    backend=backend)
+                    backend=backend, dropout=dropout)
     model.weights = Ws
     model.biases = bs
     for l, g in enumerate(gammas):
@@ -120,8 +130,9 @@ def to_torch(model, *, logits=False):
     ``torch.nn``) with the activation's parameter set as its ``torch_param`` argument (e.g. the leaky slope
     as ``negative_slope``), a per-unit parameter as the module's per-unit weights (PReLU), and ``dim=-1``
     for a module that takes a dimension (Softmax). An activation without a torch module raises
-    ``UnsupportedLayerError``. Class labels are not part of the module: map ``argmax`` through
-    ``model.classes_``."""
+    ``UnsupportedLayerError``. A hidden layer with dropout is followed by ``nn.Dropout(p)`` (inactive in
+    eval mode; ``net.train()`` trains with it). Class labels are not part of the module: map ``argmax``
+    through ``model.classes_``."""
     torch = _import("torch", "torch")
     nn = torch.nn
     model = _as_fastmlp(model)
@@ -142,6 +153,8 @@ def to_torch(model, *, logits=False):
         act = _torch_activation(nn, torch, spec.activations[l], spec.params[l], gs[l], fan_out, tdtype, l)
         if act is not None:
             layers.append(act)
+        if l < L - 1 and model.dropout_rates[l] > 0:
+            layers.append(nn.Dropout(model.dropout_rates[l]))  # inactive in eval mode, as in predict
     return nn.Sequential(*layers).eval()
 
 
@@ -268,8 +281,9 @@ def _torch_supported(nn):
 
 def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, backend="cython"):
     """A FastMLP equal to ``module``, a ``torch.nn.Sequential`` of ``Linear`` layers each optionally
-    followed by one activation (those ``to_torch`` writes; ``Dropout`` and ``Identity`` are skipped,
-    as in eval mode; nested Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
+    followed by one activation (those ``to_torch`` writes; ``Identity`` is skipped and an ``nn.Dropout(p)``
+    after a hidden layer becomes that layer's ``dropout`` — inactive in predict, as in eval mode; nested
+    Sequentials are flattened). Any other layer raises ``UnsupportedLayerError``
     naming it and its index, e.g. ``"Conv2d at index 3 is not supported"``, and so does a subclass
     of ``Linear`` or ``Sequential`` that overrides ``forward()`` (it may compute anything). An activation
     module is read as the registry activation whose ``torch_module`` it is, its ``torch_param`` attribute
@@ -298,6 +312,7 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
         raise TypeError(f"module: expected a torch.nn.Sequential, got {type(module).__name__}")
 
     sizes, Ws, bs = [], [], []
+    drops = {}         # Linear index -> the rate of an nn.Dropout after it
     acts = []          # per Linear: (name, param, gamma, "Module at index i") of its activation, or None
     for where, m in items:
         if isinstance(m, nn.Sequential):  # nested, with its own forward() (_flatten_modules kept it)
@@ -325,6 +340,9 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
             else:
                 bs.append(np.zeros(m.out_features))
             acts.append(None)
+            continue
+        if type(m) is nn.Dropout and Ws:
+            drops[len(Ws) - 1] = float(m.p)  # the dropout of that Linear's output (a hidden layer's)
             continue
         if type(m) in (nn.Dropout, nn.Identity, nn.AlphaDropout):
             continue
@@ -363,8 +381,9 @@ def from_torch(module, *, output=None, loss=None, dtype=None, classes=None, back
     if dtype is None:
         dtype = np.float64 if Ws[0].dtype == np.float64 else np.float32
     dtype = _float_dtype(dtype)
+    rates = [drops.get(l, 0.0) for l in range(len(Ws) - 1)]  # nn.Dropout after a hidden layer
     return _build(sizes, hidden, (final[0], final[1]), Ws, bs, gammas, loss=loss, dtype=dtype,
-                  classes=classes, backend=backend, source="module")
+                  classes=classes, backend=backend, source="module", dropout=rates if any(rates) else 0.0)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -458,6 +477,18 @@ def _onnx_silu(g, z, param, gamma, f64):
 
 def _onnx_hardtanh(g, z, param, gamma, f64):
     return g.op("Clip", [z, g.const(-1.0), g.const(1.0)])
+
+
+def _onnx_selu(g, z, param, gamma, f64):
+    if not f64:
+        return None  # Selu's default alpha and gamma are SELU's constants
+    from ._registry import _SELU_ALPHA, _SELU_LAMBDA
+    return g.op("Mul", [_onnx_elu(g, z, _SELU_ALPHA, None, True), g.const(_SELU_LAMBDA)])
+
+
+def _onnx_mish(g, z, param, gamma, f64):
+    sp = _onnx_softplus(g, z, None, None, True) if f64 else g.op("Softplus", [z])
+    return g.op("Mul", [z, g.op("Tanh", [sp])])
 
 
 def _activation_to_onnx(g, z, name, param, gamma, f64, layer):
@@ -558,6 +589,228 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
     if path is not None:
         onnx.save(onnx_model, path)
     return onnx_model
+
+
+def _attr_of(node, name, default):
+    from onnx import helper
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _single_op_activations():
+    """ONNX op type -> activation name, for the activations whose form is one op (the registry's)."""
+    return {e.onnx_op: name for name, e in ACTIVATION_TABLE.items() if e.onnx_op is not None}
+
+
+def _composite_op_types(name, param, gamma, f64, opset, dtype):
+    """The op types ``to_onnx`` writes for activation ``name`` (its composite or single op), in order."""
+    import onnx
+    from onnx import helper, numpy_helper
+    g = _Graph(helper, numpy_helper, dtype, onnx.defs, opset)
+    _activation_to_onnx(g, "z", name, param, gamma, f64, 0)
+    return [n.op_type for n in g.nodes]
+
+
+def _saved_leaky(saved, l, slope):
+    """The leaky activation of layer l when the metadata names one whose slope is the PRelu's one."""
+    if saved is None or slope.size != 1:
+        return None
+    try:
+        name, param = parse_activation(tuple(saved[l]))
+    except (TypeError, ValueError):
+        return None
+    entry = ACTIVATION_TABLE[name]
+    if entry.per_unit or entry.onnx_op != "LeakyRelu" or param != float(slope.reshape(-1)[0]):
+        return None
+    return name
+
+
+def from_onnx(source: str | os.PathLike | Any, *, dtype: DTypeLike | None = None,
+              backend: str = "cython") -> FastMLP:
+    """A FastMLP from an ONNX model (a path or an ``onnx.ModelProto``) of dense layers: per layer a
+    ``MatMul`` by an initializer W (fan_in, fan_out) followed by an ``Add`` of an initializer b, or a
+    ``Gemm`` (alpha = beta = 1, ``transB`` read: torch's ``Linear`` exports W as (fan_out, fan_in)), then
+    at most one activation: a single op of the registry's ONNX forms (Relu, Sigmoid, Tanh, LeakyRelu and Elu
+    with their ``alpha``, PRelu with its slopes, Softplus, Softsign, Selu with its default constants,
+    Softmax over the last axis, Exp) or, in a graph that ``to_onnx`` wrote, the composite it writes for the
+    activation its metadata names (GELU, SiLU, hardtanh, Mish, the float64 forms). Trailing ``Identity``
+    nodes are skipped. The output layer decides the task as in ``from_torch``: Softmax → softmax
+    classifier, Sigmoid → sigmoid classifier, anything else → regressor; a ``to_onnx(logits=True)`` graph
+    gets back the output activation and loss of its metadata, and the class labels come from
+    ``fastmlp.classes``. ``dtype`` defaults to the initializers'. Anything else (another op, a branch, a
+    second input or output, weights that are not initializers) raises ``UnsupportedLayerError`` naming
+    the node."""
+    onnx = _import("onnx", "onnx")
+    from onnx import numpy_helper
+    proto = source if isinstance(source, onnx.ModelProto) else onnx.load(source)
+    g = proto.graph
+    meta = {p.key: p.value for p in proto.metadata_props}
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for n in g.node:  # Constant nodes are initializers too
+        if n.op_type == "Constant" and len(n.output) == 1:
+            value = _attr_of(n, "value", None)
+            if value is not None:
+                inits[n.output[0]] = numpy_helper.to_array(value)
+    nodes = [n for n in g.node if n.op_type != "Constant"]
+    inputs = [i.name for i in g.input if i.name not in inits]
+    if len(inputs) != 1 or len(g.output) != 1:
+        raise UnsupportedLayerError(f"graph: expected one input and one output, got inputs {inputs} and "
+                                    f"outputs {[o.name for o in g.output]}")
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 17)
+
+    def where(n, i):
+        return f"{n.op_type} node {n.name or n.output[0]!r} (#{i})"
+
+    def weight(name, n, i):
+        if name not in inits:
+            raise UnsupportedLayerError(f"{where(n, i)}: its weight {name!r} is not an initializer")
+        return np.asarray(inits[name])
+
+    x = inputs[0]
+    Ws, bs, segments = [], [], []
+    seg, i = [], 0
+    while i < len(nodes):
+        n = nodes[i]
+        if n.op_type in ("MatMul", "Gemm") and n.input[0] == x:
+            if Ws:
+                segments.append(seg)
+            seg = []
+            W = weight(n.input[1], n, i)
+            if n.op_type == "Gemm":
+                if _attr_of(n, "transA", 0) or _attr_of(n, "alpha", 1.0) != 1.0 \
+                        or _attr_of(n, "beta", 1.0) != 1.0:
+                    raise UnsupportedLayerError(f"{where(n, i)}: only transA=0, alpha=beta=1 is supported")
+                if _attr_of(n, "transB", 0):
+                    W = W.T
+                b = weight(n.input[2], n, i) if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[-1])
+                z = n.output[0]
+            else:
+                nxt = nodes[i + 1] if i + 1 < len(nodes) else None
+                if nxt is None or nxt.op_type != "Add" or n.output[0] not in nxt.input:
+                    raise UnsupportedLayerError(f"{where(n, i)}: expected an Add of the bias after it")
+                other = [t for t in nxt.input if t != n.output[0]]
+                b = weight(other[0] if other else "", nxt, i + 1)
+                z = nxt.output[0]
+                i += 1
+            if W.ndim != 2 or b.reshape(-1).shape[0] != W.shape[1] or (Ws and W.shape[0] != Ws[-1].shape[1]):
+                raise UnsupportedLayerError(f"{where(n, i)}: weights of shape {W.shape} and bias "
+                                            f"{b.shape} do not chain as a dense layer")
+            Ws.append(W)
+            bs.append(b.reshape(-1))
+            x = z
+            avail = {z}  # what the activation's nodes may read: the layer's Z and their own outputs
+        else:
+            if not Ws:
+                raise UnsupportedLayerError(f"{where(n, i)} is not supported (expected MatMul+Add or Gemm "
+                                            "first)")
+            if not any(t in avail for t in n.input) \
+                    or any(t and t not in avail and t not in inits for t in n.input):
+                raise UnsupportedLayerError(f"{where(n, i)} is not supported: it does not continue the "
+                                            "chain of layers (branches are not dense layers)")
+            if len(n.output) != 1:
+                raise UnsupportedLayerError(f"{where(n, i)} is not supported (it has {len(n.output)} "
+                                            "outputs)")
+            seg.append(n)
+            avail.add(n.output[0])
+            x = n.output[0]
+        i += 1
+    if not Ws:
+        raise UnsupportedLayerError("graph: no dense layer (MatMul+Add or Gemm) found")
+    segments.append(seg)
+    if x != g.output[0].name:
+        raise UnsupportedLayerError(f"graph: output {g.output[0].name!r} is not the end of the chain of "
+                                    "layers")
+    L = len(Ws)
+    try:
+        saved = json.loads(meta["fastmlp.activations"]) if "fastmlp.activations" in meta else None
+    except ValueError:
+        saved = None
+    if saved is not None and (not isinstance(saved, list) or len(saved) != L):
+        saved = None
+    src_dtype = np.float64 if Ws[0].dtype == np.float64 else np.float32
+    f64 = src_dtype == np.float64
+    dtype = _float_dtype(dtype if dtype is not None else src_dtype)
+    single = _single_op_activations()
+    acts, gammas = [], []
+    for l, seg in enumerate(segments):
+        seg = [n for n in seg if n.op_type != "Identity"]
+        ops = [n.op_type for n in seg]
+        gamma = None
+        if not seg:
+            name, param = _IDENTITY, 0.0
+        elif len(seg) == 1 and ops[0] in single and ops[0] != "Identity":
+            n = seg[0]
+            name = single[ops[0]]
+            entry = ACTIVATION_TABLE[name]
+            param = entry.default_param
+            if entry.per_unit:
+                slope = weight(n.input[1], n, l)
+                gamma = np.broadcast_to(slope.reshape(-1), (Ws[l].shape[1],)).astype(np.float64)
+                leaky = _saved_leaky(saved, l, slope)
+                if leaky is not None:  # to_onnx's float64 leaky_relu: PRelu by a float64 constant
+                    name, param, gamma = leaky, float(slope.reshape(-1)[0]), None
+                    entry = ACTIVATION_TABLE[name]
+            elif entry.param is not None and gamma is None and ops[0] != "PRelu":
+                param = float(_attr_of(n, "alpha", entry.default_param))
+            if entry.param is not None and not entry.per_unit and saved is not None:
+                # ONNX attributes are float32: the metadata's float64 value, when it is that one
+                try:
+                    sname, sparam = parse_activation(tuple(saved[l]))
+                except (TypeError, ValueError):
+                    sname, sparam = None, None
+                if sname == name and abs(sparam - param) <= 1e-6 * max(1.0, abs(sparam)):
+                    param = sparam
+            if ops[0] == "Softmax" and _attr_of(n, "axis", -1) not in (-1, 1):
+                raise UnsupportedLayerError(f"layer {l}: Softmax over axis {_attr_of(n, 'axis', -1)} is "
+                                            "not supported (only the last axis)")
+            if ops[0] == "Selu" and any(abs(_attr_of(n, k, d) - d) > 1e-6 for k, d in
+                                        (("alpha", 1.67326319217681884765625),
+                                         ("gamma", 1.05070102214813232421875))):
+                raise UnsupportedLayerError(f"layer {l}: Selu with other than its standard constants is not "
+                                            "supported")
+        else:
+            name = None
+            if saved is not None:
+                try:
+                    cand, cparam = parse_activation(tuple(saved[l]))
+                except (TypeError, ValueError):
+                    cand = None
+                if cand is not None and ops == _composite_op_types(cand, cparam, None, f64, opset, src_dtype):
+                    name, param = cand, cparam
+            if name is None:
+                raise UnsupportedLayerError(f"layer {l}: the ops {ops} after its dense layer are not an "
+                                            "activation from_onnx reads")
+        acts.append((name, param))
+        gammas.append(gamma)
+    out_name, out_param = acts[-1]
+    loss = None
+    classes = None
+    if meta.get("fastmlp.output") == "logits" and saved is not None and out_name == _IDENTITY:
+        try:
+            out_name, out_param = parse_activation(tuple(saved[-1]))
+        except (TypeError, ValueError):
+            pass
+    if meta.get("fastmlp.loss") in LOSS_TABLE:
+        loss = meta["fastmlp.loss"]
+        needed = LOSS_TABLE[loss].output
+        if needed is not None and needed != out_name:
+            loss = None
+    if loss is None:
+        loss = LOSS_OF_OUTPUT.get(out_name, "squared_error")
+    if LOSS_TABLE[loss].classifier and "fastmlp.classes" in meta:
+        try:
+            classes = np.asarray(json.loads(meta["fastmlp.classes"]))
+        except ValueError:
+            classes = None
+    for l, (name, _) in enumerate(acts[:-1]):
+        if ACTIVATION_TABLE[name].output_only:
+            raise UnsupportedLayerError(f"layer {l}: {name} is an output activation only")
+    sizes = [Ws[0].shape[0]] + [W.shape[1] for W in Ws]
+    return _build(sizes, acts[:-1], (out_name, out_param), [W.astype(dtype) for W in Ws],
+                  [b.astype(dtype) for b in bs], gammas, loss=loss, dtype=dtype, classes=classes,
+                  backend=backend, source="onnx")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -54,3 +54,5 @@ cdef enum:
     ACT_HARDTANH = 11
     ACT_SOFTMAX = 12     # row-wise; forward only (pair it with softmax_cross_entropy)
     ACT_EXP = 13         # the mean of a Poisson output (pair it with poisson_loss)
+    ACT_SELU = 14        # self-normalising ELU (fixed λ, α)
+    ACT_MISH = 15        # z·tanh(softplus(z)); f' needs Z

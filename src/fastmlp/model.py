@@ -24,6 +24,7 @@ from ._registry import (
     DEFAULT_HIDDEN,
     DEFAULT_OUTPUT,
     HE_INIT,
+    LECUN_INIT,
     LOSS_OF_OUTPUT,
     LOSS_TABLE,
     LOSSES,
@@ -31,6 +32,7 @@ from ._registry import (
 )
 from ._training import EarlyStopping, Schedule
 from .backend import get_backend
+from .custom import Activation, is_custom, resolve_saved
 from .validation import (
     ParameterError,
     check_array,
@@ -42,7 +44,7 @@ from .validation import (
     check_targets,
 )
 
-INITS = ("auto", "sklearn")
+INITS = ("auto", "sklearn", "glorot_uniform", "he_normal", "lecun_normal", "orthogonal")
 _MODEL_CLASSES = object()  # _encode's default: map labels with the model's own classes_
 ActivationSpec = str | tuple[str, float]
 _PREDICT_BATCH = 1024
@@ -58,7 +60,8 @@ class FastMLP:
         ``[d_in, h1, ..., d_out]``.
     activation : str, (str, float), or a list of those, one per hidden layer
         identity, logistic (sigmoid), tanh, relu, leaky_relu, prelu, elu, softplus, gelu, silu, softsign,
-        hardtanh; ``("leaky_relu", 0.1)`` sets the parameter (leaky slope, elu gamma, initial prelu slope).
+        hardtanh, selu, mish; ``("leaky_relu", 0.1)`` sets the parameter (leaky slope, elu gamma,
+        initial prelu slope); or a ``fastmlp.Activation`` of your own (NumPy f and f').
     output : str
         "softmax" (multiclass cross-entropy), "sigmoid" (binary cross-entropy; d_out > 1 is multilabel),
         "identity" (squared error), or any activation above (trained with squared error).
@@ -73,6 +76,18 @@ class FastMLP:
     backend : "cython", "numpy" or "auto"
     l2 : float
         λ of the L2 penalty (λ/2) Σ‖W‖² on weights (not biases).
+    l1 : float
+        λ₁ of the L1 penalty λ₁ Σ|W| on weights (not biases); its gradient λ₁·sign(W) (0 at W = 0).
+    dropout : float or list of float
+        Inverted dropout of the hidden layers' outputs in training steps, one rate p ∈ [0, 1) for all or
+        one per hidden layer: each unit is kept with probability 1 − p and scaled by 1/(1 − p), so
+        ``predict``/``forward``/``loss``/``gradients`` (which never drop) see the expected activations. The
+        masks are drawn in the kernels from a key taken from the model's seed stream.
+    init : str or array
+        "auto" (He normal before the ReLU family, LeCun normal before selu, else Glorot uniform; zero
+        biases), "sklearn" (scikit-learn's draws), "glorot_uniform", "he_normal", "lecun_normal",
+        "orthogonal" (every layer alike), a flat NumPy vector of ``n_params`` values (the layout of
+        ``get_params_vector``) or a list of one weight matrix ``(fan_in, fan_out)`` per layer (zero biases).
     """
 
     def __init__(self, layer_sizes: Sequence[int],
@@ -80,7 +95,8 @@ class FastMLP:
                  output: ActivationSpec = DEFAULT_OUTPUT, loss: str | None = None,
                  dtype: DTypeLike = np.float32,
                  seed: int | np.random.Generator | np.random.RandomState | None = 0, backend: str = "auto",
-                 l2: float = 0.0, init: str = "auto") -> None:
+                 l2: float = 0.0, init: str | ArrayLike | Sequence[ArrayLike] = "auto", *,
+                 l1: float = 0.0, dropout: float | Sequence[float] = 0.0) -> None:
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise ParameterError(f"layer_sizes: expected a list of ints, got {layer_sizes!r}")
         sizes = [check_positive_int(s, "layer_sizes") for s in layer_sizes]
@@ -101,13 +117,20 @@ class FastMLP:
             raise ParameterError(f"loss: unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         if LOSS_OF_OUTPUT.get(out_name) == "cross_entropy" and sizes[-1] < 2:
             raise ParameterError(f"layer_sizes: a {out_name} output needs at least 2 units")
-        if not isinstance(init, str) or init not in INITS:
-            raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, got {init!r}")
+        init_arrays = None
+        if not isinstance(init, str):
+            init_arrays, init = init, "array"
+        elif init not in INITS:
+            raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))} or an array, "
+                                 f"got {init!r}")
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self._backend = get_backend(backend)
         self._backend_name = backend
         self.l2 = check_param("l2", l2)
+        self.l1 = check_param("l1", l1)
+        self._dropout_rates = _dropout_rates(dropout, n_hidden)
+        self.dropout = dropout
         self.init = init
         self.activation = activation
         self.output = output
@@ -116,7 +139,10 @@ class FastMLP:
         self._rng = _make_rng(seed)
         self._theta = np.zeros(self.spec.n_params, dtype=self.dtype)
         self._grad = np.zeros(self.spec.n_params, dtype=self.dtype)
-        self._initialize()
+        if init_arrays is None:
+            self._initialize()
+        else:
+            self._initialize_from(init_arrays)
         self._train_net = None
         self._infer_net = None
         self._prefix_nets = {}
@@ -149,11 +175,14 @@ class FastMLP:
         n_hidden = self.spec.n_layers - 1
         for l, (W, b, g) in enumerate(zip(Ws, bs, gs)):
             fan_in, fan_out = W.shape
-            if self.init == "sklearn":
+            if self.init not in ("auto", "sklearn"):
+                _init_weights(self.init, W, self._rng)
+                b[...] = 0
+            elif self.init == "sklearn":
                 if not isinstance(self.activation, list):
-                    factor = ACTIVATION_TABLE[parse_activation(self.activation)[0]].sklearn_init_factor
+                    factor = _sklearn_factor(parse_activation(self.activation)[0])
                 elif n_hidden:
-                    factor = ACTIVATION_TABLE[acts[min(l, n_hidden - 1)]].sklearn_init_factor
+                    factor = _sklearn_factor(acts[min(l, n_hidden - 1)])
                 else:
                     factor = 6.0
                 bound = np.sqrt(factor / (fan_in + fan_out))
@@ -162,12 +191,51 @@ class FastMLP:
             else:
                 if acts[l] in HE_INIT:
                     W[...] = self._rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+                elif acts[l] in LECUN_INIT:
+                    _init_weights("lecun_normal", W, self._rng)
                 else:
                     bound = np.sqrt(6.0 / (fan_in + fan_out))
                     W[...] = self._rng.uniform(-bound, bound, W.shape)
                 b[...] = 0
             if g is not None:
                 g[...] = self.spec.params[l]
+
+    def _initialize_from(self, init) -> None:
+        """``init`` given as arrays: a flat vector of ``n_params`` (the layout of ``get_params_vector``), or
+        one weight matrix (fan_in, fan_out) per layer (biases zero, PReLU slopes at their parameter)."""
+        Ws, bs, gs = self.spec.views(self._theta)
+        if isinstance(init, np.ndarray) and init.ndim == 1:
+            if init.shape != self._theta.shape:
+                raise ParameterError(f"init: a flat parameter vector needs {self.spec.n_params} values, got "
+                                     f"{init.shape[0]}")
+            arrays = [init]
+            targets = [self._theta]
+        else:
+            try:
+                arrays = [np.asarray(a, dtype=np.float64) for a in init]
+            except (TypeError, ValueError):
+                raise ParameterError(f"init: expected one of {', '.join(map(repr, INITS))}, a flat vector of "
+                                     f"{self.spec.n_params} values or one weight matrix per layer, got "
+                                     f"{type(init).__name__}") from None
+            if len(arrays) != len(Ws):
+                raise ParameterError(f"init: expected {len(Ws)} weight matrices (one per layer), got "
+                                     f"{len(arrays)}")
+            for l, (a, W) in enumerate(zip(arrays, Ws)):
+                if a.shape != W.shape:
+                    raise ParameterError(f"init[{l}]: expected shape {W.shape} (fan_in, fan_out), "
+                                         f"got {a.shape}")
+            targets = Ws
+        for l, a in enumerate(arrays):
+            a = np.asarray(a)
+            if a.dtype.kind not in "biuf" or not np.isfinite(a).all():
+                raise ParameterError(f"init: the arrays must be finite numbers (array {l} is not)")
+        for a, t in zip(arrays, targets):
+            t[...] = a
+        if targets is Ws:
+            for b, g, p in zip(bs, gs, self.spec.params):
+                b[...] = 0
+                if g is not None:
+                    g[...] = p
 
     def reseed(self, seed) -> None:
         """Restart the random stream used for shuffling and validation splits from ``seed`` (an int, None,
@@ -195,6 +263,12 @@ class FastMLP:
         """The optimizer state kept between ``partial_fit`` calls (None before training or after a
         diverged pass); ``optimizer.lr`` is the current learning rate."""
         return self._optimizer
+
+    @property
+    def dropout_rates(self) -> list[float]:
+        """The dropout rate of every hidden layer's output (0.0 where there is none)."""
+        rates = self._dropout_rates
+        return [0.0] * (self.spec.n_layers - 1) if rates is None else list(rates[:-1])
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -262,6 +336,8 @@ class FastMLP:
         """The training workspace (gradients, activations and deltas for ``batch_size`` rows)."""
         if self._train_net is None or self._train_net.max_batch < batch_size:
             self._train_net = self._backend.Network(self.spec, self._theta, self._grad, batch_size)
+            if self._dropout_rates is not None:
+                self._train_net.set_dropout(self._dropout_rates, _draw_key(self._rng))
         return self._train_net
 
     def _net_for_inference(self):
@@ -287,7 +363,7 @@ class FastMLP:
     # ------------------------------------------------------------------------------------------------
     def _reset_lane(self):
         self._lane = bool(getattr(self._backend, "FAST_LANE", False))
-        self._lane_key = None       # (optimizer, lr, l2, the Optimizer) of the last qualifying partial_fit
+        self._lane_key = None       # (optimizer, lr, l2, l1, the Optimizer) of the last lane-able call
         self._lane_backup = None    # theta's copy before a lane step (put back if the step diverges)
         self._lane_labels = None    # (classes_, table, offset) of _label_table
 
@@ -358,6 +434,9 @@ class FastMLP:
         state.setdefault("samples_seen", 0)
         state.setdefault("last_fit", None)
         state.setdefault("metadata", {})
+        state.setdefault("l1", 0.0)
+        state.setdefault("dropout", 0.0)
+        state.setdefault("_dropout_rates", None)
         self.__dict__.update(state)
         # Arrays unpickled from a read-only memory map (joblib) become private, writable copies.
         for key in ("_theta", "_grad"):
@@ -506,7 +585,7 @@ class FastMLP:
         sw = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         with self._lock:
             net = self._training_network(min(X.shape[0], _PREDICT_BATCH))
-            loss = net.loss_and_grad(X, Y, sw, self.l2)
+            loss = net.loss_and_grad(X, Y, sw, self.l2, self.l1)
             return loss, self._grad.copy()
 
     # ------------------------------------------------------------------------------------------------
@@ -521,7 +600,9 @@ class FastMLP:
             early_stopping: EarlyStopping | None = None, shuffle: bool = True,
             sample_weight: ArrayLike | None = None, class_weight: str | dict | None = None, tol: float = 1e-4,
             max_fun: int = 15000, verbose: bool | None = None,
-            callback: Callable[[FastMLP, dict], bool | None] | None = None) -> FastMLP:
+            callback: Callable[[FastMLP, dict], bool | None] | None = None, l1: float | None = None,
+            clip_norm: float | None = None, clip_value: float | None = None,
+            **optimizer_options: float) -> FastMLP:
         """Train by minibatch gradient descent (Algorithm 4.1) or L-BFGS, continuing from the current
         weights. Returns self.
 
@@ -545,11 +626,26 @@ class FastMLP:
         val_score); returning True stops training. ``verbose``: None shows a progress bar only on a
         terminal (and only once the fit is slow), True always reports, False never.
 
+        ``optimizer`` may also be "rmsprop" (``rho``, ``eps``), "adamw" (``beta1``, ``beta2``, ``eps``,
+        ``weight_decay``: W ← (1 − lr·weight_decay)·W before each Adam step, weights only) or "rprop"
+        (iRprop⁻ on the full-batch gradient, one step per epoch, ``batch_size`` unused; ``lr`` is the
+        initial step Δ₀, ``eta_plus``, ``eta_minus``, ``step_min``, ``step_max``). ``l1`` (default: the
+        model's) adds λ₁Σ|W|. ``clip_norm`` rescales each step's gradient g (of R, penalties included) to
+        g·clip_norm/‖g‖₂ when ‖g‖₂ > clip_norm (‖·‖ over all parameters); ``clip_value`` first clips every
+        element to [−clip_value, clip_value]. ``schedule`` also takes "step", "exponential", "cosine"
+        and "reduce_on_plateau" (``fastmlp.schedules``). A model with ``dropout`` trains with minibatch
+        optimizers only (rprop and lbfgs refuse it).
+
         A pass that ends with a non-finite loss or non-finite weights raises ``FloatingPointError``
         naming ``lr``, with the weights from before that pass put back; nothing about the model changes
         when an argument is refused.
         """
         is_lbfgs = optimizer == "lbfgs"
+        clip = _check_clip(clip_norm, clip_value)
+        if self._dropout_rates is not None and optimizer in ("lbfgs", *_training.FULL_BATCH_OPTIMIZERS):
+            raise ParameterError(f"dropout: {optimizer} is a deterministic full-batch method and trains "
+                                 "without dropout; use a minibatch optimizer or a model with dropout=0")
+        l1 = self.l1 if l1 is None else check_param("l1", l1)
         epochs = check_param("epochs", epochs)
         batch_size = check_param("batch_size", batch_size)
         if patience is not None:
@@ -566,9 +662,14 @@ class FastMLP:
                     or early_stopping is not None:
                 raise ParameterError("optimizer: lbfgs trains on the full batch and takes no validation "
                                      "data, validation_split, patience or early_stopping")
+            if clip != (0.0, 0.0) or optimizer_options:
+                raise ParameterError("optimizer: lbfgs takes no gradient clipping (clip_norm, clip_value) "
+                                     f"or other optimizer's options ({sorted(optimizer_options)})")
             opt = None
         else:
-            opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2)
+            opt = self._make_optimizer(optimizer, lr, momentum, beta1, beta2, eps, l2, l1=l1,
+                                       **_optimizer_options(optimizer_options))
+            opt.clip_norm, opt.clip_value = clip
         sched = _training.make_schedule(schedule, power_t)
         X = self._check_X(X)
         n = X.shape[0]
@@ -593,7 +694,8 @@ class FastMLP:
         self._commit_targets(classes, y_1d)
         if is_lbfgs:
             with self._lock:
-                summary = _training.run_lbfgs(self, X, Y, sw, l2, epochs, max_fun, tol, callback, verbose)
+                summary = _training.run_lbfgs(self, X, Y, sw, l2, epochs, max_fun, tol, callback, verbose,
+                                              l1=l1)
             if summary.reason == "max_iter":
                 warnings.warn(f"lbfgs stopped after {summary.epochs} iteration(s) before converging "
                               f"({summary.message}); raise epochs or max_fun, or scale the data",
@@ -615,6 +717,7 @@ class FastMLP:
                     power_t: float = 0.5, early_stopping: EarlyStopping | None = None,
                     validation_data: tuple | None = None,
                     callback: Callable[[FastMLP, dict], bool | None] | None = None,
+                    clip_norm: float | None = None, clip_value: float | None = None,
                     **optimizer_kwargs: float) -> FastMLP:
         """One pass over X in minibatches. The optimizer state (momentum, Adam moments, step count) is
         kept between calls while the optimizer and its settings stay the same. ``classes`` fixes the label
@@ -631,14 +734,16 @@ class FastMLP:
                 and early_stopping is None and l2_per_batch is False and (shuffle is True or shuffle is False)
                 and type(schedule) is str and schedule == "constant" and type(batch_size) is int
                 and batch_size > 0 and (lr is None or type(lr) is float or type(lr) is int)
-                and self._lane_key == (optimizer, lr, self.l2, self._optimizer)
+                and clip_norm is None and clip_value is None
+                and self._lane_key == (optimizer, lr, self.l2, self.l1, self._optimizer)
                 and self._train_net is not None
                 and self._partial_fit_lane(X, y, batch_size)):
             return self
         self._lane_key = None
         batch_size = check_param("batch_size", batch_size)
         shuffle = check_bool("shuffle", shuffle)
-        unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2"}
+        unknown = set(optimizer_kwargs) - {"momentum", "beta1", "beta2", "eps", "l2", "l1"}
+        unknown -= OPTIMIZER_OPTIONS
         if unknown:
             raise ParameterError(f"partial_fit: unexpected keyword argument(s) {sorted(unknown)}")
         X = self._check_X(X)
@@ -651,7 +756,11 @@ class FastMLP:
         sw = self._sample_weights(sample_weight, class_weight, y, n, cls)
         probe = self._make_optimizer(optimizer, lr, optimizer_kwargs.get("momentum", 0.9),
                                      optimizer_kwargs.get("beta1", 0.9), optimizer_kwargs.get("beta2", 0.999),
-                                     optimizer_kwargs.get("eps", 1e-8), optimizer_kwargs.get("l2"))
+                                     optimizer_kwargs.get("eps", 1e-8), optimizer_kwargs.get("l2"),
+                                     l1=optimizer_kwargs.get("l1"),
+                                     **_optimizer_options({k: v for k, v in optimizer_kwargs.items()
+                                                           if k in OPTIMIZER_OPTIONS}))
+        clip = _check_clip(clip_norm, clip_value)
         sched = _training.make_schedule(schedule, power_t)
         val = None if validation_data is None else self._validation_set(validation_data, cls)
         opt = self._optimizer
@@ -659,6 +768,7 @@ class FastMLP:
             opt = probe
         self._commit_targets(cls, y_1d)
         self._optimizer = opt
+        opt.clip_norm, opt.clip_value = clip
         sched.start(probe.lr)
         plan = _training.EpochPlan(opt, 1, min(batch_size, n), shuffle, probe.l2, l2_per_batch, sched,
                                    early_stopping, val, callback, False)
@@ -666,20 +776,22 @@ class FastMLP:
             self.last_fit = _training.run_epochs(self, X, Y, sw, np.arange(n, dtype=np.intp), plan)
         if (self._lane and not optimizer_kwargs and sample_weight is None and class_weight is None
                 and validation_data is None and callback is None and early_stopping is None
-                and not l2_per_batch and isinstance(sched, _training.Constant) and type(schedule) is str):
-            self._lane_key = (optimizer, lr, self.l2, self._optimizer)
+                and not l2_per_batch and isinstance(sched, _training.Constant) and type(schedule) is str
+                and clip_norm is None and clip_value is None
+                and optimizer not in _training.FULL_BATCH_OPTIMIZERS):
+            self._lane_key = (optimizer, lr, self.l2, self.l1, self._optimizer)
         return self
 
     def _n_label_classes(self):
         return self.spec.sizes[-1] if self.spec.loss == "cross_entropy" else 2
 
-    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2):
+    def _make_optimizer(self, optimizer, lr, momentum, beta1, beta2, eps, l2, l1=None, **options):
         if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
             raise ParameterError(f"optimizer: unknown optimizer {optimizer!r}; choose one of "
                                  f"{', '.join(OPTIMIZERS)} or lbfgs")
         return Optimizer(optimizer, self.spec.n_params, self.dtype, lr=lr,
                          l2=self.l2 if l2 is None else l2, momentum=momentum, beta1=beta1, beta2=beta2,
-                         eps=eps)
+                         eps=eps, l1=self.l1 if l1 is None else l1, **options)
 
     def _sample_weights(self, sample_weight, class_weight, y, n, classes):
         sw = check_sample_weight(sample_weight, n, self.dtype)
@@ -818,10 +930,12 @@ class FastMLP:
         return {
             "format": "fastmlp", "format_version": FORMAT_VERSION,
             "layer_sizes": list(self.spec.sizes),
-            "activations": [[a, p] for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])],
-            "output": [self.spec.activations[-1], self.spec.params[-1]],
+            "activations": [[_saved_name(a), p] for a, p in zip(self.spec.activations[:-1],
+                                                                 self.spec.params[:-1])],
+            "output": [_saved_name(self.spec.activations[-1]), self.spec.params[-1]],
             "loss": self.spec.loss, "dtype": np.dtype(self.dtype).name, "seed": _jsonable_seed(self.seed),
-            "backend": self.backend, "l2": self.l2, "init": self.init,
+            "backend": self.backend, "l2": self.l2, "l1": self.l1, "init": self.init,
+            "dropout": [] if self._dropout_rates is None else list(self._dropout_rates[:-1]),
             "y_1d": bool(self._y_1d), "n_epochs": self.n_epochs, "best_epoch": self.best_epoch,
             "loss_curve": self.loss_curve, "val_loss_curve": self.val_loss_curve,
             "val_score_curve": self.val_score_curve, "metadata": self.metadata,
@@ -848,19 +962,25 @@ class FastMLP:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | None = None) -> FastMLP:
+    def load(cls, path: str | os.PathLike, backend: str | None = None,
+             custom: dict[str, Activation] | None = None) -> FastMLP:
         """Read a model written by ``save``. Only arrays and JSON are read (never a pickle), and the file is
         checked whole — every metadata field, the arrays' headers against the architecture, the classes
-        against the output layer — before anything of the size it claims is allocated."""
+        against the output layer — before anything of the size it claims is allocated. ``custom`` maps the
+        names of the model's own activations (``fastmlp.Activation``) to them: the file stores only their
+        names, and a model using one that is not given is refused (ValueError naming it)."""
         meta, theta, classes = read_model_file(path)
         fname = os.fspath(path)
-        hidden = [tuple(a) for a in meta["activations"]]
+        hidden = [resolve_saved(a[0], custom, "path") or tuple(a) for a in meta["activations"]]
         out_name, out_param = meta["output"]
+        out_custom = resolve_saved(out_name, custom, "path")
         try:
-            model = cls(meta["layer_sizes"], activation=hidden, output=_output_spec(out_name, out_param),
+            model = cls(meta["layer_sizes"], activation=hidden,
+                        output=out_custom or _output_spec(out_name, out_param),
                         loss=meta["loss"], dtype=meta["dtype"], seed=meta.get("seed", 0),
                         backend=backend or meta.get("backend", "cython"), l2=meta.get("l2", 0.0),
-                        init=meta.get("init", "auto"))
+                        init=_saved_init(meta.get("init", "auto")), l1=meta.get("l1", 0.0),
+                        dropout=meta.get("dropout") or 0.0)
         except ParameterError as exc:
             raise ValueError(f"path: {fname} has malformed fastmlp metadata ({exc})") from None
         model.set_params_vector(theta)
@@ -875,16 +995,97 @@ class FastMLP:
         return model
 
     def __repr__(self):
-        acts = [a if p == ACTIVATION_TABLE[a].default_param else f"{a}({p:g})"
+        acts = [a.name if is_custom(a) else a if p == ACTIVATION_TABLE[a].default_param else f"{a}({p:g})"
                 for a, p in zip(self.spec.activations[:-1], self.spec.params[:-1])]
         act = acts[0] if len(set(acts)) == 1 else acts
-        return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={self.spec.activations[-1]!r}, "
+        out = self.spec.activations[-1]
+        out = out.name if is_custom(out) else out
+        return (f"FastMLP({list(self.spec.sizes)}, activation={act!r}, output={out!r}, "
                 f"loss={self.spec.loss!r}, dtype={np.dtype(self.dtype).name}, "
                 f"backend={self._backend.NAME!r})")
 
 
+# The keyword options of fit/partial_fit that only some optimizers read (their defaults in Optimizer).
+OPTIMIZER_OPTIONS = frozenset({"rho", "weight_decay", "eta_plus", "eta_minus", "step_min", "step_max"})
+
+
+def _optimizer_options(options: dict) -> dict:
+    unknown = set(options) - OPTIMIZER_OPTIONS
+    if unknown:
+        raise ParameterError(f"fit: unexpected keyword argument(s) {sorted(unknown)}")
+    return options
+
+
+def _check_clip(clip_norm, clip_value) -> tuple[float, float]:
+    """(clip_norm, clip_value) as floats, 0 for off; each > 0 when given."""
+    return (0.0 if clip_norm is None else check_param("clip_norm", clip_norm),
+            0.0 if clip_value is None else check_param("clip_value", clip_value))
+
+
+def _dropout_rates(dropout, n_hidden: int) -> list[float] | None:
+    """The rate of every layer's output (hidden layers from ``dropout``, the output layer 0), or None when
+    all are 0. ``dropout``: one rate for every hidden layer or one per hidden layer, each in [0, 1)."""
+    if isinstance(dropout, (list, tuple, np.ndarray)):
+        rates = list(dropout)
+        if len(rates) != n_hidden:
+            raise ParameterError(f"dropout: got {len(rates)} rates for {n_hidden} hidden layers (give one "
+                                 "rate for all, or one per hidden layer)")
+        rates = [check_param("dropout", r, f"dropout[{i}]") for i, r in enumerate(rates)]
+    else:
+        rates = [check_param("dropout", dropout)] * n_hidden
+    if not any(rates):
+        return None
+    return rates + [0.0]
+
+
+def _draw_key(rng) -> int:
+    """A 63-bit key for the dropout masks from the model's random stream (a Generator or a RandomState)."""
+    if isinstance(rng, np.random.RandomState):
+        return int(rng.randint(0, 2 ** 62, dtype=np.int64))
+    return int(rng.integers(0, 2 ** 63 - 1))
+
+
+def _init_weights(name: str, W: np.ndarray, rng) -> None:
+    """Fill W (fan_in, fan_out) by the named scheme, drawing from ``rng``:
+
+    glorot_uniform  U(±√(6 / (fan_in + fan_out)))      he_normal  N(0, 2 / fan_in)
+    lecun_normal    N(0, 1 / fan_in) (for selu)        orthogonal Q of the QR of a N(0, 1) matrix, signs
+                                                        fixed by diag(R): orthonormal rows or columns."""
+    fan_in, fan_out = W.shape
+    if name == "glorot_uniform":
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        W[...] = rng.uniform(-bound, bound, W.shape)
+    elif name == "he_normal":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / fan_in)
+    elif name == "lecun_normal":
+        W[...] = rng.standard_normal(W.shape) * np.sqrt(1.0 / fan_in)
+    elif name == "orthogonal":
+        big, small = max(fan_in, fan_out), min(fan_in, fan_out)
+        q, r = np.linalg.qr(rng.standard_normal((big, small)))
+        q = q * np.sign(np.where(np.diag(r) == 0, 1.0, np.diag(r)))
+        W[...] = q if fan_in >= fan_out else q.T
+    else:  # pragma: no cover - names are checked by the constructor
+        raise ParameterError(f"init: unknown initialisation {name!r}")
+
+
+def _sklearn_factor(name) -> float:
+    """scikit-learn's Glorot factor before activation ``name`` (6 for an activation of your own)."""
+    return 6.0 if is_custom(name) else ACTIVATION_TABLE[name].sklearn_init_factor
+
+
+def _saved_name(activation) -> str:
+    """How a file names an activation: the registry's name, or ``custom:<name>``."""
+    return activation.saved_name if is_custom(activation) else activation
+
+
 def _output_spec(name, param):
     return (name, param) if ACTIVATION_TABLE[name].param is not None else name
+
+
+def _saved_init(init):
+    """The constructor's ``init`` for a saved model's: an array initialisation is not stored (the trained θ
+    is), so it loads as "auto" (whose draws the stored θ then replaces)."""
+    return "auto" if init == "array" else init
 
 
 def _jsonable_seed(seed):

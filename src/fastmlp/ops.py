@@ -54,13 +54,15 @@ from ._registry import (
     canonical_activation,
 )
 from .backend import get_backend, set_backend, use_backend
-from .validation import check_bool, check_param
+from .custom import is_custom
+from .validation import ParameterError, check_bool, check_param
 
 __all__ = [
     "activation_forward", "activation_derivative", "backprop_activation", "softmax", "log_softmax",
     "gemm", "dense_forward", "delta_backward", "weight_gradient", "prelu_gamma_gradient",
     "sgd_weight_update", "softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error", "poisson_loss",
     "sgd_update", "momentum_update", "adam_update", "apply_update", "all_finite",
+    "rmsprop_update", "adamw_update", "rprop_update",
     "ACTIVATIONS", "ACTIVATION_CODES", "ALIASES", "NEEDS_Z", "Optimizer", "get_backend", "set_backend",
     "use_backend",
 ]
@@ -201,6 +203,9 @@ def _check_param(activation, param, m):
     per-unit parameter (``entry.per_unit``) an array of shape ``(m,)``; for a scalar one a number that the
     registry's ``Param.check`` accepts (e.g. a slope >= 0 where the derivative is read from the output
     ``A = f(Z)``, which is only possible when the sign survives). Returns the canonical name."""
+    if is_custom(activation):
+        raise TypeError(f"activation: fastmlp.ops takes the built-in activations by name; call your "
+                        f"{activation!r} directly (its f and f_prime, or forward_into / backprop_into)")
     act = canonical_activation(activation)
     entry = ACTIVATION_TABLE[act]
     if entry.per_unit:
@@ -487,10 +492,47 @@ def adam_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, t
     return param
 
 
+def rmsprop_update(param, grad, v, lr=0.001, rho=0.9, eps=1e-8, *, backend=None):
+    """RMSprop: ``v ← ρ v + (1−ρ) g²``;  ``param ← param − lr · g / (√v + ε)``, in place (``v`` starts at
+    zeros; ``lr > 0``, ``0 <= rho < 1``, ``eps > 0``; torch's ``RMSprop(alpha=rho)``). Returns ``param``."""
+    lr, rho, eps = check_param("lr", lr), check_param("rho", rho), check_param("eps", eps)
+    get_backend(backend).rmsprop_update(*_flat(param=param, grad=grad, v=v), lr, rho, eps)
+    return param
+
+
+def adamw_update(param, grad, m, v, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                 t=_REQUIRED, *, backend=None):
+    """AdamW step number ``t`` (decoupled weight decay): ``param ← (1 − lr·weight_decay) · param``, then
+    ``adam_update``'s step with ``grad`` (taken at the old param); in place, every element decayed (pass
+    the weights, not the biases, to decay weights only). Returns ``param``."""
+    t = _need(t, "t", "adamw_update")
+    lr, eps = check_param("lr", lr), check_param("eps", eps)
+    beta1, beta2 = check_param("beta1", beta1), check_param("beta2", beta2)
+    weight_decay = check_param("weight_decay", weight_decay)
+    get_backend(backend).adamw_update(*_flat(param=param, grad=grad, m=m, v=v), lr, beta1, beta2, eps,
+                                      weight_decay, t)
+    return param
+
+
+def rprop_update(param, grad, prev, step, lr=0.01, eta_plus=1.2, eta_minus=0.5, step_min=1e-6,
+                 step_max=50.0, *, backend=None):
+    """iRprop⁻ on full-batch gradients: per element ``s = g·g₋``; ``s > 0``: ``Δ ← min(η⁺Δ, Δmax)``;
+    ``s < 0``: ``Δ ← max(η⁻Δ, Δmin)`` and ``g ← 0``; ``param ← param − sign(g)·Δ``; ``g₋ ← g``. ``prev``
+    and ``step`` start at zeros (a zero Δ starts at ``lr``); in place. Returns ``param``."""
+    lr, eta_plus, eta_minus = check_param("lr", lr), check_param("eta_plus", eta_plus), \
+        check_param("eta_minus", eta_minus)
+    step_min, step_max = check_param("step_min", step_min), check_param("step_max", step_max)
+    if step_min > step_max:
+        raise ParameterError(f"step_min: must be <= step_max ({step_max}), got {step_min}")
+    get_backend(backend).rprop_update(*_flat(param=param, grad=grad, prev=prev, step=step), lr, eta_plus,
+                                      eta_minus, step_min, step_max)
+    return param
+
+
 def apply_update(theta, grad, opt, *, backend=None):
     """One step of ``opt``, an ``Optimizer(kind, n_params, dtype, lr=..., ...)`` ("sgd", "momentum",
-    "nesterov" or "adam"; it holds the state and the step count ``t``, incremented here), on the flat
-    vectors ``theta`` and ``grad``. Returns ``theta``."""
+    "nesterov", "adam", "rmsprop", "adamw", "rprop"; it holds the state and the step count ``t``,
+    incremented here), on the flat vectors ``theta`` and ``grad``. Returns ``theta``."""
     get_backend(backend).apply_update(theta, grad, opt)
     return theta
 

@@ -30,6 +30,7 @@ scikit-learn is only imported by this module; ``import fastmlp`` works without i
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -58,6 +59,7 @@ from ._netspec import parse_activation
 from ._registry import DEFAULT_HIDDEN, OUTPUT_OF_LOSS, REGRESSION_OUTPUT
 from ._training import EarlyStopping
 from .backend import get_backend
+from .custom import is_custom, resolve_saved
 from .model import FastMLP
 from .validation import (
     ParameterError,
@@ -124,7 +126,7 @@ def _hidden_sizes(hidden_layer_sizes):
 
 
 def _is_single_activation(a):
-    if isinstance(a, str):
+    if isinstance(a, str) or is_custom(a):
         return True
     return (isinstance(a, (tuple, list)) and len(a) == 2 and isinstance(a[0], str)
             and isinstance(a[1], numbers.Real) and not isinstance(a[1], bool))
@@ -134,7 +136,7 @@ def _model_activation(activation, n_hidden):
     """scikit-learn's ``activation`` as ``FastMLP``'s: one spec for every layer, or a list with one per
     hidden layer (checked here so that the error names the estimator's parameter)."""
     if _is_single_activation(activation):
-        spec = activation if isinstance(activation, str) else tuple(activation)
+        spec = activation if isinstance(activation, str) or is_custom(activation) else tuple(activation)
         parse_activation(spec)
         return spec
     if isinstance(activation, (tuple, list)):
@@ -145,7 +147,7 @@ def _model_activation(activation, n_hidden):
         for a in activation:
             if not _is_single_activation(a):
                 raise ParameterError(f"activation: expected a name or (name, parameter), got {a!r}")
-            specs.append(a if isinstance(a, str) else tuple(a))
+            specs.append(a if isinstance(a, str) or is_custom(a) else tuple(a))
             parse_activation(specs[-1])
         return specs
     raise ParameterError(f"activation: expected a name, (name, parameter) or a list of those, "
@@ -184,7 +186,8 @@ class _BaseFastMLP(BaseEstimator):
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             if not _is_int(self.batch_size) or self.batch_size < 1:
                 raise ParameterError(f"batch_size: expected 'auto' or an int >= 1, got {self.batch_size!r}")
-        check_choice("learning_rate", self.learning_rate, tuple(_training.SCHEDULES))
+        if not isinstance(self.learning_rate, _training.Schedule):
+            check_choice("learning_rate", self.learning_rate, tuple(_training.SCHEDULES))
         check_param("power_t", self.power_t)
         check_param("epochs", self.max_iter, "max_iter")
         check_bool("shuffle", self.shuffle)
@@ -197,6 +200,7 @@ class _BaseFastMLP(BaseEstimator):
         check_param("validation_split", self.validation_fraction, "validation_fraction")
         check_param("patience", self.n_iter_no_change, "n_iter_no_change")
         check_param("max_fun", self.max_fun)
+        check_param("l1", self.l1)
         if self.dtype is not None:
             check_dtype(self.dtype)
         get_backend(self.backend)
@@ -235,7 +239,8 @@ class _BaseFastMLP(BaseEstimator):
         output, loss = self._output_and_loss()
         model = _EstimatorNet([n_features] + self._hidden_sizes + [n_outputs],
                               activation=self._model_activation, output=output, loss=loss, dtype=dtype,
-                              seed=random_state, backend=self.backend, init="sklearn")
+                              seed=random_state, backend=self.backend, init="sklearn",
+                              dropout=self.dropout)
         model.mean_over_outputs = not self._classifier and loss == "squared_error"
         return model
 
@@ -421,7 +426,9 @@ class _BaseFastMLP(BaseEstimator):
                               "be clipped", stacklevel=3)
             batch_size = int(np.clip(self.batch_size, 1, n_train))
         kind, hyper = self._optimizer_args()
-        schedule = self.learning_rate if self.solver == "sgd" else "constant"
+        schedule = self.learning_rate if self.solver == "sgd" or not (
+            isinstance(self.learning_rate, str) and self.learning_rate in _training.SKLEARN_SCHEDULES) \
+            else "constant"
         stopping = self._stopping_for(early_stopping)
         model.reg_coef = -(-n_train // batch_size) * alpha / (2.0 * n_train)
         n_before = model.n_epochs
@@ -435,7 +442,7 @@ class _BaseFastMLP(BaseEstimator):
             return False
 
         common = dict(lr=self.learning_rate_init, optimizer=kind, sample_weight=swt, shuffle=self.shuffle,
-                      l2=alpha, l2_per_batch=True, schedule=schedule, power_t=self.power_t,
+                      l2=alpha, l2_per_batch=True, schedule=schedule, power_t=self.power_t, l1=self.l1,
                       early_stopping=stopping, validation_data=val, callback=report, **hyper)
         try:
             if incremental:
@@ -500,7 +507,7 @@ class _BaseFastMLP(BaseEstimator):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", _training.ConvergenceWarning)
             model.fit(X, targets, epochs=self.max_iter, optimizer="lbfgs", l2=l2, tol=self.tol,
-                      max_fun=self.max_fun, sample_weight=sw, callback=report, verbose=False)
+                      max_fun=self.max_fun, sample_weight=sw, callback=report, verbose=False, l1=self.l1)
         for w in caught:
             if not issubclass(w.category, _training.ConvergenceWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -572,6 +579,134 @@ class _BaseFastMLP(BaseEstimator):
         return np.asarray([f"{prefix}{i}" for i in range(self._model.spec.sizes[n_hidden])], dtype=object)
 
 
+    # ----------------------------------------------------------------------------------------------
+    # Persistence without pickle: the held model's .npz, the estimator in its JSON metadata
+    # ----------------------------------------------------------------------------------------------
+    _FITTED_FLOATS = ("loss_", "best_loss_", "best_validation_score_")
+    _FITTED_LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+    _FITTED_INTS = ("n_iter_", "t_", "n_outputs_", "n_layers_", "n_features_in_", "_no_improvement_count")
+
+    def save(self, path: str | os.PathLike) -> str | os.PathLike:
+        """Write the fitted estimator to ``path``: the ``FastMLP.save`` file of the network it holds (arrays
+        and JSON, never a pickle; written atomically), with the estimator's class, constructor parameters
+        and fitted attributes (``classes_``, curves, counters, ``feature_names_in_``) in its metadata.
+        ``type(est).load(path)`` gives an estimator with the same predictions, ``transform``, scores and
+        attributes; the optimizer's moments are not kept (``warm_start`` continues from the weights with
+        fresh ones). Parameters must be JSON-representable: a ``RandomState`` as ``random_state`` or a
+        ``Schedule`` object as ``learning_rate`` raise ``TypeError`` (pass an int / the schedule's name)."""
+        check_is_fitted(self)
+        self._sync_params()
+        params = {}
+        for name, value in self.get_params(deep=False).items():
+            if name == "random_state" and isinstance(value, np.random.RandomState):
+                raise TypeError("random_state: a RandomState cannot be saved without pickle; use an int "
+                                "or None")
+            if name == "learning_rate" and isinstance(value, _training.Schedule):
+                raise TypeError("learning_rate: a Schedule object cannot be saved without pickle; pass its "
+                                "name")
+            if name == "dtype" and value is not None:
+                value = np.dtype(value).name
+            params[name] = _json_value(value, name)
+        fitted = {k: _json_value(getattr(self, k, None), k)
+                  for k in self._FITTED_FLOATS + self._FITTED_LISTS + self._FITTED_INTS}
+        fitted["out_activation_"] = self.out_activation_
+        names = getattr(self, "feature_names_in_", None)
+        fitted["feature_names_in_"] = None if names is None else [str(v) for v in names]
+        if self._classifier:
+            classes = np.asarray(self.classes_)
+            if classes.dtype == object:
+                classes = classes.astype(str) if all(isinstance(c, str) for c in classes) else classes
+            if classes.dtype.kind not in "biufU":
+                raise TypeError("classes_: only numeric or string labels can be saved without pickle")
+            fitted["classes_"] = classes.tolist()
+            fitted["classes_dtype"] = classes.dtype.str
+            fitted["y_type_"] = self._label_binarizer.y_type_
+        model = self._model
+        kept = model.metadata
+        model.metadata = {"estimator": {"class": type(self).__name__, "params": params, "fitted": fitted},
+                          "user": kept}
+        try:
+            model.save(path)
+        finally:
+            model.metadata = kept
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, backend: str | None = None,
+             custom: dict | None = None) -> _BaseFastMLP:
+        """An estimator from a file ``save`` wrote (never unpickles). Raises ValueError when the file holds
+        a plain ``FastMLP`` or another estimator class. ``custom``: the ``fastmlp.Activation`` objects of
+        the model's own activations by name, as for ``FastMLP.load``."""
+        model = _EstimatorNet.load(path, backend=backend, custom=custom)
+        meta = model.metadata if isinstance(model.metadata, dict) else {}
+        est_meta = meta.get("estimator")
+        if not isinstance(est_meta, dict) or est_meta.get("class") not in ("FastMLPClassifier",
+                                                                             "FastMLPRegressor"):
+            raise ValueError(f"path: {path} holds a FastMLP, not a saved fastmlp estimator (load it with "
+                             "FastMLP.load)")
+        if est_meta["class"] != cls.__name__:
+            raise ValueError(f"path: {path} holds a {est_meta['class']}, not a {cls.__name__}")
+        params = {k: _from_json(v, custom) for k, v in est_meta.get("params", {}).items()}
+        if backend is not None:
+            params["backend"] = backend
+        est = cls(**params)
+        fitted = est_meta.get("fitted", {})
+        model.metadata = meta.get("user", {})
+        est._model = model
+        for k in cls._FITTED_FLOATS + cls._FITTED_LISTS + cls._FITTED_INTS:
+            setattr(est, k, _from_json(fitted.get(k), custom))
+        for k in cls._FITTED_LISTS:
+            if getattr(est, k) is not None:
+                setattr(est, k, list(getattr(est, k)))
+        est.out_activation_ = fitted.get("out_activation_")
+        if fitted.get("feature_names_in_") is not None:
+            est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        est._stopping = None
+        if cls._classifier:
+            classes = np.asarray(fitted["classes_"], dtype=np.dtype(fitted["classes_dtype"]))
+            lb = LabelBinarizer()
+            if fitted["y_type_"].startswith("multilabel"):
+                lb.fit(np.eye(len(classes), dtype=int))
+            else:
+                lb.fit(classes)
+            est._label_binarizer = lb
+            est.classes_ = lb.classes_
+            model.single_class = len(classes) == 1
+        model.mean_over_outputs = not cls._classifier and model.spec.loss == "squared_error"
+        est._bind()
+        return est
+
+
+def _json_value(value, name):
+    """A parameter or attribute as JSON: tuples tagged (activation specs), NumPy scalars as numbers, an
+    activation of the user's own by its name."""
+    if is_custom(value):
+        return value.saved_name
+    if isinstance(value, tuple):
+        return {"tuple": [_json_value(v, name) for v in value]}
+    if isinstance(value, list):
+        return [_json_value(v, name) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_value(v, name) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {"dict": [[_json_value(k, name), _json_value(v, name)] for k, v in value.items()]}
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"{name}: {value!r} cannot be saved without pickle")
+
+
+def _from_json(value, custom=None):
+    if isinstance(value, dict) and set(value) == {"tuple"}:
+        return tuple(_from_json(v, custom) for v in value["tuple"])
+    if isinstance(value, dict) and set(value) == {"dict"}:
+        return {_from_json(k, custom): _from_json(v, custom) for k, v in value["dict"]}
+    if isinstance(value, list):
+        return [_from_json(v, custom) for v in value]
+    return resolve_saved(value, custom, "path") or value
+
+
 # ------------------------------------------------------------------------------------------------------
 # Classifier
 # ------------------------------------------------------------------------------------------------------
@@ -583,7 +718,9 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
     binary, multiclass and multilabel targets. Additionally: every fastmlp activation (per layer too),
     ``class_weight`` (None, "balanced" or a dict label -> weight, multiplied into the sample weights),
     ``dtype`` (None follows the input: float32 stays float32), ``backend`` ("auto", "cython", "numpy");
-    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``.
+    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``;
+    ``l1`` (λ₁ Σ|W| added to every minibatch's loss) and ``dropout`` (a rate for every hidden layer or one
+    per hidden layer; sgd/adam only), as ``FastMLP``'s; ``save``/``load`` without pickle.
     """
 
     _classifier = True
@@ -593,7 +730,7 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype=None, backend="auto"):
+                 class_weight=None, dtype=None, backend="auto", l1=0.0, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -620,6 +757,8 @@ class FastMLPClassifier(ClassifierMixin, TransformerMixin, _BaseFastMLP):
         self.class_weight = class_weight
         self.dtype = dtype
         self.backend = backend
+        self.l1 = l1
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -753,7 +892,8 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
     Same parameters, methods and fitted attributes as scikit-learn's (see its documentation), with one or
     several outputs and ``loss`` "squared_error" (identity output) or "poisson" (exp output, half Poisson
     deviance). Additionally: every fastmlp activation (per layer too), ``dtype``, ``backend``,
-    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``.
+    ``fit(..., validation_data=(X_val, y_val))``, ``validation_loss_curve_`` and ``transform(X, layer=-1)``;
+    ``l1`` and ``dropout`` as the classifier's; ``save``/``load`` without pickle.
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *,
@@ -761,7 +901,7 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto"):
+                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto", l1=0.0, dropout=0.0):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -788,6 +928,8 @@ class FastMLPRegressor(RegressorMixin, TransformerMixin, _BaseFastMLP):
         self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
+        self.l1 = l1
+        self.dropout = dropout
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

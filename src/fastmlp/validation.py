@@ -65,6 +65,22 @@ PARAMETERS: dict[str, Rule] = {
     "patience": Rule("int", low=1, allow_inf=True),
     "max_fun": Rule("int", low=1),
     "layer": Rule("int"),
+    "l1": Rule(low=0.0),
+    "rho": Rule(low=0.0, high=1.0, high_open=True),
+    "weight_decay": Rule(low=0.0),
+    "eta_plus": Rule(low=1.0),
+    "eta_minus": Rule(low=0.0, high=1.0, low_open=True),
+    "step_min": Rule(low=0.0),
+    "step_max": Rule(low=0.0, low_open=True),
+    "clip_norm": Rule(low=0.0, low_open=True),
+    "clip_value": Rule(low=0.0, low_open=True),
+    "dropout": Rule(low=0.0, high=1.0, high_open=True),
+    "gamma": Rule(low=0.0, high=1.0, low_open=True),
+    "step_size": Rule("int", low=1),
+    "warmup": Rule("int", low=0),
+    "cycle": Rule("int", low=1),
+    "plateau_factor": Rule(low=0.0, high=1.0, low_open=True, high_open=True),
+    "threshold": Rule(low=0.0),
 }
 
 
