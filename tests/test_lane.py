@@ -776,3 +776,33 @@ def test_predict_concurrent_with_partial_fit(kind, dtype):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert m.n_epochs == 62 and np.isfinite(m.get_params_vector()).all()
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("optimizer", ["adamw", "rmsprop", "nesterov"])
+def test_lane_with_dropout_and_the_newer_optimizers(spy, kernels, optimizer, dropout):
+    """Dropout masks and the newer optimizers' state advance alike on both paths (the lane is taken)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    a, b = (FastMLP([6, 16, 3], dropout=dropout, seed=1) for _ in range(2))
+    with _Calls(spy) as calls:
+        for _ in range(4):
+            a.partial_fit(X, y, batch_size=40, optimizer=optimizer, lr=0.01)
+            b.partial_fit(X.tolist(), y.tolist(), batch_size=40, optimizer=optimizer, lr=0.01)
+    assert sum(r is not None for r in calls.results) == 3  # every call after the first
+    np.testing.assert_array_equal(a.get_params_vector(), b.get_params_vector())
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="rprop"), dict(clip_norm=1.0), dict(clip_value=0.5)])
+def test_rprop_and_clipping_take_the_checked_path(spy, kernels, kwargs):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    a, b = (FastMLP([6, 16, 3], seed=1) for _ in range(2))
+    with _Calls(spy) as calls:
+        for _ in range(3):
+            a.partial_fit(X, y, batch_size=40, lr=0.01, **kwargs)
+            b.partial_fit(X.tolist(), y.tolist(), batch_size=40, lr=0.01, **kwargs)
+    assert calls.not_taken
+    np.testing.assert_array_equal(a.get_params_vector(), b.get_params_vector())
