@@ -15,18 +15,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+import dask  # noqa: I001  (after fastmlp's own modules: fastmlp.dask is imported only on request)
+import dask.array as da
 import numpy as np
+from dask.base import tokenize
+from distributed import Client, LocalCluster, get_client
 
 from .. import _training
 from .._registry import LOSS_TABLE
 from ..validation import ParameterError, check_dtype
 from . import _blocks
 from ._blocks import Job, Round
-
-import dask  # noqa: I001  (after fastmlp's own modules: fastmlp.dask is imported only on request)
-import dask.array as da
-from dask.base import tokenize
-from distributed import Client, LocalCluster, get_client
 
 CONNECT_TIMEOUT = 10.0    # seconds to reach a scheduler given by address before giving up
 SPLIT_EVERY = 4           # fan-in of the reduction tree
@@ -39,7 +38,7 @@ PERSIST_FRACTION = 0.5    # persist the prepared data when it takes at most this
 
 @contextlib.contextmanager
 def cluster_client(client: Client | str | None = None, n_workers: int | None = None,
-                   timeout: float = CONNECT_TIMEOUT) -> Iterator[Client]:
+                   timeout: float | None = None) -> Iterator[Client]:
     """Yield a ``distributed.Client``: ``client`` itself, a new client connected to the scheduler at the
     address ``client`` (closed afterwards), the current default client, or — when there is none — an
     in-process ``LocalCluster`` of ``n_workers`` processes (default: one per core) with one thread each,
@@ -68,9 +67,11 @@ def cluster_client(client: Client | str | None = None, n_workers: int | None = N
         yield c
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
+def connect(address: str, timeout: float | None = None) -> Client:
     """A client of the scheduler at ``address``; ``ConnectionError`` naming the address when none answers
-    within ``timeout`` seconds (never a hang)."""
+    within ``timeout`` seconds (default ``CONNECT_TIMEOUT``; never a hang)."""
+    if timeout is None:
+        timeout = CONNECT_TIMEOUT
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
@@ -110,7 +111,7 @@ def as_dask_array(x, name: str, need_lengths: bool = True) -> tuple[da.Array, li
     if isinstance(x, da.Array):
         arr = x
     elif is_dask_collection(x) and hasattr(x, "to_dask_array"):
-        if hasattr(x, "columns"):
+        if getattr(x, "ndim", 1) == 2:  # a DataFrame (a Series is 1-D)
             names = [str(c) for c in x.columns]
             bad = [str(c) for c, t in x.dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
             if bad:

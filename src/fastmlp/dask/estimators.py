@@ -15,7 +15,6 @@ import numbers
 import warnings
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 try:
     import sklearn  # noqa: F401

@@ -1,0 +1,173 @@
+"""fastmlp.dask benchmarks (issue 13): one run, every figure and ratio printed.
+
+    python benchmarks/bench_dask.py                # ~2-3 min on 2 cores
+    python benchmarks/bench_dask.py --rows 20000   # a smaller W1 set
+
+Cases, W1 = 784-256-128-10 (relu, softmax), float32, synthetic data generated *on the workers*
+(standard-normal rows, uniform labels; persisted there before timing):
+
+* L-BFGS iteration: seconds per iteration of ``fastmlp.dask.fit_lbfgs`` (timed between iteration callbacks,
+  so data preparation is excluded) on 1 and 2 one-thread workers, against single-process
+  ``FastMLP.fit(optimizer="lbfgs")`` with 2 BLAS threads.
+* local-SGD epoch: seconds per round of ``fit_local_sgd`` (1 local epoch, batch 128, plain SGD) on 1 and 2
+  workers, against one single-process epoch (``FastMLP.fit(epochs=1)``) with 2 BLAS threads.
+* distributed predict: ``fastmlp.dask.predict`` of 1e6 W1 rows (uniform, generated lazily inside the
+  graph), reduced to a class count, on 1 and 2 workers.
+
+A Spark MLlib column runs when pyspark and Java are present (``MultilayerPerceptronClassifier``, L-BFGS,
+blockSize 128, ``local[2]``); else it is reported as not available. No assertion on timings: this prints.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+import warnings
+
+import bench_common  # noqa: F401  (puts this checkout's src/ on sys.path)
+import numpy as np
+
+from fastmlp import FastMLP
+
+SIZES = [784, 256, 128, 10]
+
+
+def _cluster(n):
+    from distributed import Client, LocalCluster
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    return cluster, Client(cluster, set_as_default=False)
+
+
+def _w1_data(client, rows, blocks):
+    import dask.array as da
+    rng = da.random.default_rng(0)
+    chunk = -(-rows // blocks)
+    X = rng.standard_normal((rows, 784), dtype=np.float32, chunks=(chunk, 784))
+    y = rng.integers(0, 10, rows, chunks=chunk)
+    X, y = client.persist([X, y])
+    client.wait_for_workers(1)
+    X.sum().compute()
+    return X, y
+
+
+def _per_iteration(run, skip=1):
+    """Median seconds between consecutive callbacks, after ``skip`` warm-up iterations."""
+    stamps = []
+
+    def cb(*args):
+        stamps.append(time.perf_counter())
+        return False
+
+    run(cb)
+    gaps = np.diff(stamps)[skip:]
+    return float(np.median(gaps)), len(stamps)
+
+
+def dask_lbfgs(client, X, y, iters):
+    import fastmlp.dask as fd
+    m = FastMLP(SIZES, dtype=np.float32, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _per_iteration(lambda cb: fd.fit_lbfgs(m, X, y, max_iter=iters, client=client, callback=cb,
+                                                      persist=True))
+
+
+def dask_local_sgd(client, X, y, rounds):
+    import fastmlp.dask as fd
+    m = FastMLP(SIZES, dtype=np.float32, seed=0)
+    return _per_iteration(lambda cb: fd.fit_local_sgd(m, X, y, rounds=rounds, batch_size=128, lr=0.01,
+                                                      client=client, callback=cb, persist=True))
+
+
+def single_lbfgs(Xn, yn, iters):
+    from threadpoolctl import threadpool_limits
+    m = FastMLP(SIZES, dtype=np.float32, seed=0)
+    with threadpool_limits(2), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _per_iteration(lambda cb: m.fit(Xn, yn, epochs=iters, optimizer="lbfgs", callback=cb))
+
+
+def single_epoch(Xn, yn, epochs):
+    from threadpoolctl import threadpool_limits
+    m = FastMLP(SIZES, dtype=np.float32, seed=0)
+    with threadpool_limits(2):
+        return _per_iteration(lambda cb: m.fit(Xn, yn, epochs=epochs, batch_size=128, lr=0.01, callback=cb),
+                              skip=0)
+
+
+def dask_predict(client, rows, blocks):
+    import dask.array as da
+
+    import fastmlp.dask as fd
+    m = FastMLP(SIZES, dtype=np.float32, seed=0)
+    chunk = -(-rows // blocks)
+    X = da.random.default_rng(1).random((rows, 784), dtype=np.float32, chunks=(chunk, 784))
+    counts = da.bincount(fd.predict(m, X), minlength=10)
+    client.compute(da.bincount(fd.predict(m, X[:chunk]), minlength=10)).result()   # warm the workers
+    t0 = time.perf_counter()
+    total = client.compute(counts).result().sum()
+    assert total == rows
+    return time.perf_counter() - t0
+
+
+def spark_lbfgs(Xn, yn, iters):  # pragma: no cover - needs pyspark and Java
+    if shutil.which("java") is None:
+        raise ImportError("java not found")
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+    from pyspark.ml.linalg import Vectors
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.master("local[2]").getOrCreate()
+    rows = [(float(c), Vectors.dense(x)) for x, c in zip(Xn, yn)]
+    df = spark.createDataFrame(rows, ["label", "features"]).cache()
+    df.count()
+    clf = MultilayerPerceptronClassifier(layers=SIZES, blockSize=128, maxIter=iters, solver="l-bfgs", seed=0)
+    t0 = time.perf_counter()
+    clf.fit(df)
+    return (time.perf_counter() - t0) / iters
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=60000)
+    ap.add_argument("--predict-rows", type=int, default=1_000_000)
+    ap.add_argument("--iters", type=int, default=6)
+    args = ap.parse_args()
+    results: dict[str, float] = {}
+    for n in (1, 2):
+        cluster, client = _cluster(n)
+        try:
+            X, y = _w1_data(client, args.rows, 8)
+            if n == 2:
+                Xn, yn = X.compute(), y.compute()
+            results[f"lbfgs_{n}"], _ = dask_lbfgs(client, X, y, args.iters)
+            results[f"sgd_{n}"], _ = dask_local_sgd(client, X, y, 4)
+            results[f"predict_{n}"] = dask_predict(client, args.predict_rows, 16 * 2)
+        finally:
+            client.close()
+            cluster.close()
+    results["lbfgs_single2"], _ = single_lbfgs(Xn, yn, args.iters)
+    results["sgd_single2"], _ = single_epoch(Xn, yn, 3)
+    try:
+        results["lbfgs_spark"] = spark_lbfgs(Xn, yn, 3)
+    except Exception as exc:  # noqa: BLE001
+        spark = f"n/a ({type(exc).__name__}: {exc})"
+    else:
+        spark = f"{results['lbfgs_spark']:.3f} s"
+
+    r = results
+    print(f"fastmlp.dask benchmarks: W1 {SIZES}, float32, {args.rows} rows in 8 blocks; "
+          f"predict {args.predict_rows} rows; {os.cpu_count()} cores")
+    print(f"{'case':<34}{'1 worker':>10}{'2 workers':>11}{'single 2thr':>13}{'2w/1w':>8}{'2w/single':>11}")
+    for key, label in (("lbfgs", "L-BFGS iteration (s)"), ("sgd", "local-SGD epoch (s)")):
+        print(f"{label:<34}{r[key + '_1']:>10.3f}{r[key + '_2']:>11.3f}{r[key + '_single2']:>13.3f}"
+              f"{r[key + '_2'] / r[key + '_1']:>8.2f}{r[key + '_2'] / r[key + '_single2']:>11.2f}")
+    print(f"{'predict 1e6 rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}{'':>13}"
+          f"{r['predict_2'] / r['predict_1']:>8.2f}")
+    print(f"Spark MLlib L-BFGS iteration, local[2]: {spark}")
+    print("targets: L-BFGS and local-SGD 2w/1w <= 0.60; 2w/single <= 1.15; predict speed-up 1w/2w >= 1.7 "
+          f"(measured {r['predict_1'] / r['predict_2']:.2f})")
+
+
+if __name__ == "__main__":
+    main()
