@@ -318,7 +318,7 @@ def test_bad_input_errors_name_the_problem(client):
         fd.fit_lbfgs(m, Xd[:, :4], yd, client=client)
 
 
-def test_dead_scheduler_address_fails_fast():
+def test_dead_scheduler_address_fails_fast(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -328,6 +328,7 @@ def test_dead_scheduler_address_fails_fast():
         fd.connect(address, timeout=2)
     assert time.perf_counter() - t0 < 15
     X, y = _problem(100, 4, 2)
+    monkeypatch.setattr("fastmlp.dask._core.CONNECT_TIMEOUT", 2.0)
     est = fd.DaskMLPClassifier((4,), client=address)
     with pytest.raises(ConnectionError, match="scheduler"):
         est.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))

@@ -32,7 +32,16 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ._api import fit_lbfgs, fit_local_sgd, predict, predict_proba, transform
 from ._core import cluster_client, connect
-from .estimators import DaskMLPClassifier, DaskMLPRegressor
+
+
+def __getattr__(name: str):
+    # The estimators import scikit-learn (and with it pandas): only when asked for, so that the worker
+    # processes, which import this package to run the tasks of ``_blocks``, stay small.
+    if name in ("DaskMLPClassifier", "DaskMLPRegressor"):
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "fit_lbfgs", "fit_local_sgd", "predict", "predict_proba",
            "transform", "cluster_client", "connect"]

@@ -116,7 +116,7 @@ def as_dask_array(x, name: str, need_lengths: bool = True) -> tuple[da.Array, li
             bad = [str(c) for c, t in x.dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
             if bad:
                 raise TypeError(f"{name}: columns {bad[:5]} are not numeric")
-        arr = x.to_dask_array(lengths=need_lengths)
+        arr = x.to_dask_array(lengths=True) if need_lengths else x.to_dask_array()
     elif is_dask_collection(x):
         raise TypeError(f"{name}: expected a dask array or a dask DataFrame, got {type(x).__name__}")
     else:
