@@ -46,8 +46,7 @@ def _w1_data(client, rows, blocks):
     X = rng.standard_normal((rows, 784), dtype=np.float32, chunks=(chunk, 784))
     y = rng.integers(0, 10, rows, chunks=chunk)
     X, y = client.persist([X, y])
-    client.wait_for_workers(1)
-    X.sum().compute()
+    client.compute(X.sum()).result()
     return X, y
 
 
@@ -139,7 +138,7 @@ def main() -> None:
         try:
             X, y = _w1_data(client, args.rows, 8)
             if n == 2:
-                Xn, yn = X.compute(), y.compute()
+                Xn, yn = client.compute([X, y], sync=True)
             results[f"lbfgs_{n}"], _ = dask_lbfgs(client, X, y, args.iters)
             results[f"sgd_{n}"], _ = dask_local_sgd(client, X, y, 4)
             results[f"predict_{n}"] = dask_predict(client, args.predict_rows, 16 * 2)
@@ -162,7 +161,7 @@ def main() -> None:
     for key, label in (("lbfgs", "L-BFGS iteration (s)"), ("sgd", "local-SGD epoch (s)")):
         print(f"{label:<34}{r[key + '_1']:>10.3f}{r[key + '_2']:>11.3f}{r[key + '_single2']:>13.3f}"
               f"{r[key + '_2'] / r[key + '_1']:>8.2f}{r[key + '_2'] / r[key + '_single2']:>11.2f}")
-    print(f"{'predict 1e6 rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}{'':>13}"
+    print(f"{f'predict {args.predict_rows:.0e} rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}{'':>13}"
           f"{r['predict_2'] / r['predict_1']:>8.2f}")
     print(f"Spark MLlib L-BFGS iteration, local[2]: {spark}")
     print("targets: L-BFGS and local-SGD 2w/1w <= 0.60; 2w/single <= 1.15; predict speed-up 1w/2w >= 1.7 "

@@ -53,8 +53,6 @@ def _target(frame: Any, target: str | None) -> str:
 
 def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
     """The cluster path of ``fastmlp train``."""
-    import dask
-
     import fastmlp.dask as fd
 
     from ..model import FastMLP
@@ -73,7 +71,7 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
         X = frame[features].to_dask_array(lengths=True)
         y = frame[tcol].to_dask_array(lengths=True)
         n = int(X.shape[0])
-        values = np.asarray(y.map_blocks(np.unique, dtype=y.dtype, chunks=(np.nan,)).compute())
+        values = np.asarray(client.compute(y.map_blocks(np.unique, dtype=y.dtype, chunks=(np.nan,)), sync=True))
         values = np.unique(values)
         whole = values.dtype.kind in "biu" or (values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0))
         head = classifying_head(args.output, args.loss)
@@ -92,10 +90,10 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
         if args.scale != "none":
             Xf = X.astype(np.float64)
             if args.scale == "standard":
-                offset, scale, lo, hi = dask.compute(Xf.mean(axis=0), Xf.std(axis=0), Xf.min(axis=0),
-                                                     Xf.max(axis=0))
+                offset, scale, lo, hi = client.compute([Xf.mean(axis=0), Xf.std(axis=0), Xf.min(axis=0),
+                                                        Xf.max(axis=0)], sync=True)
             else:
-                lo, hi = dask.compute(Xf.min(axis=0), Xf.max(axis=0))
+                lo, hi = client.compute([Xf.min(axis=0), Xf.max(axis=0)], sync=True)
                 offset, scale = lo, hi - lo
             scale = np.where((hi == lo) | ~np.isfinite(scale) | (scale <= 0), 1.0, scale)
             scaling = {"method": args.scale, "offset": [float(v) for v in offset],

@@ -27,7 +27,7 @@ def model_job(model: FastMLP, classes: np.ndarray | None, class_weights: np.ndar
                model.backend, None if classes is None else np.asarray(classes), class_weights)
 
 
-def resolve_classes(model: FastMLP, y, classes) -> np.ndarray | None:
+def resolve_classes(client, model: FastMLP, y, classes) -> np.ndarray | None:
     """The labels the model maps targets to: its own ``classes_`` (continued training), ``classes`` when
     given, else found in one pass over y (integers 0..C-1 are used as they are). None for regression and
     multilabel outputs."""
@@ -45,7 +45,7 @@ def resolve_classes(model: FastMLP, y, classes) -> np.ndarray | None:
         if len(cls) != n_classes:
             raise ValueError(f"classes: {len(cls)} classes given but the output needs {n_classes}")
         return cls
-    found = _core.find_classes(y)
+    found = _core.find_classes(client, y)
     if found.dtype.kind in "biuf" and found.size and np.all(np.mod(found, 1) == 0) \
             and found.min() >= 0 and found.max() < n_classes:
         return np.arange(n_classes)
@@ -105,7 +105,7 @@ def fit_lbfgs(model: FastMLP, X, y, *, sample_weight=None, classes=None, max_ite
     split_every = _check_split(split_every)
     Xd, yd, swd = _inputs(X, y, sample_weight, model)
     with _core.cluster_client(client) as c:
-        cls = resolve_classes(model, yd, classes)
+        cls = resolve_classes(c, model, yd, classes)
         job = model_job(model, cls)
         data = _core.prepare(c, Xd, yd, swd, job, persist=persist)
         result = _core.lbfgs(c, data, job, model.get_params_vector(), l2, max_iter, max_fun, tol, callback,
@@ -179,7 +179,7 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
     template = Round(0, seed, local_epochs, batch_size, optimizer, float(opt.lr), float(l2), l2_per_batch,
                      shuffle, float(opt.momentum), float(opt.beta1), float(opt.beta2), float(opt.eps))
     with _core.cluster_client(client) as c:
-        cls = resolve_classes(model, yd, classes)
+        cls = resolve_classes(c, model, yd, classes)
         job = model_job(model, cls)
         data = _core.prepare(c, Xd, yd, swd, job, persist=persist)
         val = None

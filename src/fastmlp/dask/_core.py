@@ -224,16 +224,17 @@ def prepare(client: Client, X: da.Array, y: da.Array, sample_weight: da.Array | 
     return Data(Xp, Yp, swp, int(X.shape[0]), bool(persist), list(zip(xb, yb, sb)))
 
 
-def find_classes(y: da.Array, with_counts: bool = False):
-    """The sorted distinct labels of a 1-D dask array (one pass over it), and their counts if asked."""
+def find_classes(client: Client, y: da.Array, with_counts: bool = False):
+    """The sorted distinct labels of a 1-D dask array (one pass over it, on the cluster), and their counts
+    if asked."""
     if y.ndim == 2:
         if y.shape[1] != 1:
             raise ValueError(f"y: expected one label per row, got shape {y.shape}")
         y = y[:, 0]
     if with_counts:
-        cls, counts = dask.compute(*da.unique(y, return_counts=True))
+        cls, counts = client.compute(list(da.unique(y, return_counts=True)), sync=True)
         return np.asarray(cls), np.asarray(counts)
-    return np.asarray(da.unique(y).compute())
+    return np.asarray(client.compute(da.unique(y), sync=True))
 
 
 # ------------------------------------------------------------------------------------------------------

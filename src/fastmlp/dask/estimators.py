@@ -124,7 +124,7 @@ class _DaskMLP(BaseEstimator):
         dtype = self._fit_dtype(Xd, warm)
         random_state = check_random_state(self.random_state)
         with _core.cluster_client(self.client) as c:
-            cls, counts, n_outputs = self._targets(yd, classes, warm)
+            cls, counts, n_outputs = self._targets(c, yd, classes, warm)
             if warm:
                 model = self.model_
             else:
@@ -409,7 +409,7 @@ class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
         self.client = client
         self.persist = persist
 
-    def _targets(self, yd, classes, warm):
+    def _targets(self, client, yd, classes, warm):
         """(classes, counts or None, n_outputs): labels found in one pass over y, or the multilabel width."""
         if yd.ndim == 2 and yd.shape[1] > 1:
             if self.class_weight is not None:
@@ -425,14 +425,14 @@ class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
         if classes is not None:
             cls = np.unique(np.asarray(classes))
             if need_counts:  # labels outside ``classes`` are reported by the workers when they encode y
-                found, found_counts = _core.find_classes(yd, True)
+                found, found_counts = _core.find_classes(client, yd, True)
                 counts = np.zeros(len(cls))
                 known = np.isin(found, cls)
                 counts[np.searchsorted(cls, found[known])] = found_counts[known]
         elif need_counts:
-            cls, counts = _core.find_classes(yd, True)
+            cls, counts = _core.find_classes(client, yd, True)
         else:
-            cls = _core.find_classes(yd)
+            cls = _core.find_classes(client, yd)
         if len(cls) < 2:
             raise ValueError(f"y: needs samples of at least 2 classes, got {cls.tolist()}")
         self.classes_ = cls
@@ -534,7 +534,7 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
         check_choice("loss", self.loss, ("squared_error", "poisson"))
         super()._check_params()
 
-    def _targets(self, yd, classes, warm):
+    def _targets(self, client, yd, classes, warm):
         if classes is not None:
             raise ValueError("classes: a regressor takes no classes")
         return None, None, (1 if yd.ndim == 1 else int(yd.shape[1]))
