@@ -17,6 +17,7 @@ Cases, W1 = 784-256-128-10 (relu, softmax), float32, synthetic data generated *o
 A Spark MLlib column runs when pyspark and Java are present (``MultilayerPerceptronClassifier``, L-BFGS,
 blockSize 128, ``local[2]``); else it is reported as not available. No assertion on timings: this prints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import shutil
 import time
 import warnings
 
-import bench_common  # noqa: F401  (puts this checkout's src/ on sys.path)
 import numpy as np
 
+import bench_common  # noqa: F401  (puts this checkout's src/ on sys.path)
 from fastmlp import FastMLP
 
 SIZES = [784, 256, 128, 10]
@@ -35,12 +36,14 @@ SIZES = [784, 256, 128, 10]
 
 def _cluster(n):
     from distributed import Client, LocalCluster
+
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     return cluster, Client(cluster, set_as_default=False)
 
 
 def _w1_data(client, rows, blocks):
     import dask.array as da
+
     rng = da.random.default_rng(0)
     chunk = -(-rows // blocks)
     X = rng.standard_normal((rows, 784), dtype=np.float32, chunks=(chunk, 784))
@@ -65,22 +68,29 @@ def _per_iteration(run, skip=1):
 
 def dask_lbfgs(client, X, y, iters):
     import fastmlp.dask as fd
+
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _per_iteration(lambda cb: fd.fit_lbfgs(m, X, y, max_iter=iters, client=client, callback=cb,
-                                                      persist=True))
+        return _per_iteration(
+            lambda cb: fd.fit_lbfgs(m, X, y, max_iter=iters, client=client, callback=cb, persist=True)
+        )
 
 
 def dask_local_sgd(client, X, y, rounds):
     import fastmlp.dask as fd
+
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
-    return _per_iteration(lambda cb: fd.fit_local_sgd(m, X, y, rounds=rounds, batch_size=128, lr=0.01,
-                                                      client=client, callback=cb, persist=True))
+    return _per_iteration(
+        lambda cb: fd.fit_local_sgd(
+            m, X, y, rounds=rounds, batch_size=128, lr=0.01, client=client, callback=cb, persist=True
+        )
+    )
 
 
 def single_lbfgs(Xn, yn, iters):
     from threadpoolctl import threadpool_limits
+
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     with threadpool_limits(2), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -89,21 +99,24 @@ def single_lbfgs(Xn, yn, iters):
 
 def single_epoch(Xn, yn, epochs):
     from threadpoolctl import threadpool_limits
+
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     with threadpool_limits(2):
-        return _per_iteration(lambda cb: m.fit(Xn, yn, epochs=epochs, batch_size=128, lr=0.01, callback=cb),
-                              skip=0)
+        return _per_iteration(
+            lambda cb: m.fit(Xn, yn, epochs=epochs, batch_size=128, lr=0.01, callback=cb), skip=0
+        )
 
 
 def dask_predict(client, rows, blocks):
     import dask.array as da
 
     import fastmlp.dask as fd
+
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     chunk = -(-rows // blocks)
     X = da.random.default_rng(1).random((rows, 784), dtype=np.float32, chunks=(chunk, 784))
     counts = da.bincount(fd.predict(m, X), minlength=10)
-    client.compute(da.bincount(fd.predict(m, X[:chunk]), minlength=10)).result()   # warm the workers
+    client.compute(da.bincount(fd.predict(m, X[:chunk]), minlength=10)).result()  # warm the workers
     t0 = time.perf_counter()
     total = client.compute(counts).result().sum()
     assert total == rows
@@ -116,6 +129,7 @@ def spark_lbfgs(Xn, yn, iters):  # pragma: no cover - needs pyspark and Java
     from pyspark.ml.classification import MultilayerPerceptronClassifier
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import SparkSession
+
     spark = SparkSession.builder.master("local[2]").getOrCreate()
     rows = [(float(c), Vectors.dense(x)) for x, c in zip(Xn, yn)]
     df = spark.createDataFrame(rows, ["label", "features"]).cache()
@@ -155,17 +169,25 @@ def main() -> None:
         spark = f"{results['lbfgs_spark']:.3f} s"
 
     r = results
-    print(f"fastmlp.dask benchmarks: W1 {SIZES}, float32, {args.rows} rows in 8 blocks; "
-          f"predict {args.predict_rows} rows; {os.cpu_count()} cores")
+    print(
+        f"fastmlp.dask benchmarks: W1 {SIZES}, float32, {args.rows} rows in 8 blocks; "
+        f"predict {args.predict_rows} rows; {os.cpu_count()} cores"
+    )
     print(f"{'case':<34}{'1 worker':>10}{'2 workers':>11}{'single 2thr':>13}{'2w/1w':>8}{'2w/single':>11}")
     for key, label in (("lbfgs", "L-BFGS iteration (s)"), ("sgd", "local-SGD epoch (s)")):
-        print(f"{label:<34}{r[key + '_1']:>10.3f}{r[key + '_2']:>11.3f}{r[key + '_single2']:>13.3f}"
-              f"{r[key + '_2'] / r[key + '_1']:>8.2f}{r[key + '_2'] / r[key + '_single2']:>11.2f}")
-    print(f"{f'predict {args.predict_rows:.0e} rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}{'':>13}"
-          f"{r['predict_2'] / r['predict_1']:>8.2f}")
+        print(
+            f"{label:<34}{r[key + '_1']:>10.3f}{r[key + '_2']:>11.3f}{r[key + '_single2']:>13.3f}"
+            f"{r[key + '_2'] / r[key + '_1']:>8.2f}{r[key + '_2'] / r[key + '_single2']:>11.2f}"
+        )
+    print(
+        f"{f'predict {args.predict_rows:.0e} rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}"
+        f"{'':>13}{r['predict_2'] / r['predict_1']:>8.2f}"
+    )
     print(f"Spark MLlib L-BFGS iteration, local[2]: {spark}")
-    print("targets: L-BFGS and local-SGD 2w/1w <= 0.60; 2w/single <= 1.15; predict speed-up 1w/2w >= 1.7 "
-          f"(measured {r['predict_1'] / r['predict_2']:.2f})")
+    print(
+        "targets: L-BFGS and local-SGD 2w/1w <= 0.60; 2w/single <= 1.15; predict speed-up 1w/2w >= 1.7 "
+        f"(measured {r['predict_1'] / r['predict_2']:.2f})"
+    )
 
 
 if __name__ == "__main__":

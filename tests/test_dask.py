@@ -1,5 +1,6 @@
 """fastmlp.dask on a real LocalCluster of worker processes: exactness, reproducibility, fault tolerance,
 memory, bad input, inference, search, estimators and the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,15 @@ import fastmlp.dask as fd  # noqa: E402
 from fastmlp import FastMLP  # noqa: E402
 from fastmlp.sklearn import FastMLPClassifier, FastMLPRegressor  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::sklearn.exceptions.ConvergenceWarning"
+)
 
 
 def _cluster(n_workers, **kw):
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, **kw)
+    return LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,7 @@ def _problem(n=2000, d=20, classes=3, seed=0, dtype=np.float64):
 
 def _digits():
     from sklearn.datasets import load_digits
+
     X, y = load_digits(return_X_y=True)
     return (X / 16.0), y
 
@@ -54,6 +60,7 @@ def _digits():
 # ------------------------------------------------------------------------------------------------------
 # Exactness and reproducibility
 # ------------------------------------------------------------------------------------------------------
+
 
 def _train_both(c, Xd, yd):
     m1 = FastMLP([20, 16, 3], activation="tanh", dtype=np.float32, seed=1, l2=1e-3)
@@ -65,7 +72,7 @@ def _train_both(c, Xd, yd):
 
 def test_bitwise_equal_weights_on_1_2_and_4_workers_and_every_run(client):
     X, y = _problem(dtype=np.float32)
-    Xd, yd = da.from_array(X, chunks=(250, 20)), da.from_array(y, chunks=250)   # 8 blocks
+    Xd, yd = da.from_array(X, chunks=(250, 20)), da.from_array(y, chunks=250)  # 8 blocks
     ref = _train_both(client, Xd, yd)
     again = _train_both(client, Xd, yd)
     runs = {2: ref}
@@ -83,8 +90,11 @@ def test_bitwise_equal_weights_on_1_2_and_4_workers_and_every_run(client):
 def test_lbfgs_equals_single_process_lbfgs(client):
     X, y = _problem()
     sw = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
-    Xd, yd, swd = (da.from_array(X, chunks=(300, 20)), da.from_array(y, chunks=300),
-                   da.from_array(sw, chunks=300))
+    Xd, yd, swd = (
+        da.from_array(X, chunks=(300, 20)),
+        da.from_array(y, chunks=300),
+        da.from_array(sw, chunks=300),
+    )
     dist = FastMLP([20, 16, 3], activation="logistic", dtype=np.float64, seed=0, l2=1e-3)
     fd.fit_lbfgs(dist, Xd, yd, sample_weight=swd, max_iter=25, client=client)
     local = FastMLP([20, 16, 3], activation="logistic", dtype=np.float64, seed=0, l2=1e-3)
@@ -99,7 +109,7 @@ def test_lbfgs_equals_single_process_lbfgs(client):
 
 def test_estimators_equal_their_single_process_twins(client):
     X, y = _problem(1200, 10, 2, seed=5)
-    Xd, yd = da.from_array(X, chunks=(200, 10)), da.from_array(y, chunks=200)
+    Xd = da.from_array(X, chunks=(200, 10))
     labels = np.array(["no", "yes"])[y]
     clf = fd.DaskMLPClassifier((12,), max_iter=30, random_state=0, class_weight="balanced", client=client)
     clf.fit(Xd, da.from_array(labels, chunks=200))
@@ -118,7 +128,9 @@ def test_estimators_equal_their_single_process_twins(client):
     np.testing.assert_array_equal(local2.predict(X[:50]), local.predict(X[:50]))
 
     Y = np.c_[X[:, 0] - X[:, 1], np.sin(X[:, 2])]
-    reg = fd.DaskMLPRegressor(hidden_layer_sizes=(12,), max_iter=30, random_state=0, alpha=1e-3, client=client)
+    reg = fd.DaskMLPRegressor(
+        hidden_layer_sizes=(12,), max_iter=30, random_state=0, alpha=1e-3, client=client
+    )
     reg.fit(Xd, da.from_array(Y, chunks=(200, 2)))
     rref = FastMLPRegressor(hidden_layer_sizes=(12,), solver="lbfgs", max_iter=30, random_state=0, alpha=1e-3)
     rref.fit(X, Y)
@@ -131,13 +143,23 @@ def test_estimators_equal_their_single_process_twins(client):
 
 def test_local_sgd_reaches_single_process_accuracy_on_digits(client):
     from sklearn.model_selection import train_test_split
+
     X, y = _digits()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
-    single = FastMLPClassifier((64,), solver="adam", learning_rate_init=0.01, max_iter=40, random_state=0,
-                               n_iter_no_change=40).fit(Xtr, ytr)
-    Xd, yd = da.from_array(Xtr, chunks=(315, 64)), da.from_array(ytr, chunks=315)   # 4 blocks
-    dist = fd.DaskMLPClassifier((64,), solver="local-sgd", local_solver="adam", learning_rate_init=0.01,
-                                max_iter=40, random_state=0, n_iter_no_change=40, client=client).fit(Xd, yd)
+    single = FastMLPClassifier(
+        (64,), solver="adam", learning_rate_init=0.01, max_iter=40, random_state=0, n_iter_no_change=40
+    ).fit(Xtr, ytr)
+    Xd, yd = da.from_array(Xtr, chunks=(315, 64)), da.from_array(ytr, chunks=315)  # 4 blocks
+    dist = fd.DaskMLPClassifier(
+        (64,),
+        solver="local-sgd",
+        local_solver="adam",
+        learning_rate_init=0.01,
+        max_iter=40,
+        random_state=0,
+        n_iter_no_change=40,
+        client=client,
+    ).fit(Xd, yd)
     acc_single = single.score(Xte, yte)
     acc_dist = dist.score(da.from_array(Xte, chunks=200), da.from_array(yte, chunks=200))
     assert acc_dist >= acc_single - 0.01, (acc_dist, acc_single)
@@ -151,16 +173,35 @@ def test_local_sgd_early_stopping_on_held_out_dask_array(client):
     Xd, yd = da.from_array(X, chunks=(400, 20)), da.from_array(y, chunks=400)
     Xvd, yvd = da.from_array(Xv, chunks=(200, 20)), da.from_array(yv, chunks=200)
     m = FastMLP([20, 64, 3], dtype=np.float64, seed=0)
-    fd.fit_local_sgd(m, Xd, yd, rounds=60, local_epochs=3, optimizer="adam", lr=0.05, batch_size=8,
-                     validation_data=(Xvd, yvd), patience=3, client=client)
+    fd.fit_local_sgd(
+        m,
+        Xd,
+        yd,
+        rounds=60,
+        local_epochs=3,
+        optimizer="adam",
+        lr=0.05,
+        batch_size=8,
+        validation_data=(Xvd, yvd),
+        patience=3,
+        client=client,
+    )
     assert m.last_fit.reason == "early_stopping" and m.n_epochs < 60
     assert len(m.val_loss_curve) == m.n_epochs
     best = int(np.argmin(m.val_loss_curve))
     assert m.best_epoch == best + 1
-    assert m.loss(Xv, yv) == pytest.approx(m.val_loss_curve[best], rel=1e-9)   # the best round's weights
+    assert m.loss(Xv, yv) == pytest.approx(m.val_loss_curve[best], rel=1e-9)  # the best round's weights
 
-    clf = fd.DaskMLPClassifier((32,), solver="local-sgd", early_stopping=True, n_iter_no_change=2,
-                               learning_rate_init=0.05, max_iter=60, random_state=0, client=client)
+    clf = fd.DaskMLPClassifier(
+        (32,),
+        solver="local-sgd",
+        early_stopping=True,
+        n_iter_no_change=2,
+        learning_rate_init=0.05,
+        max_iter=60,
+        random_state=0,
+        client=client,
+    )
     clf.fit(Xd, yd)
     assert clf.n_iter_ < 60 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
@@ -170,10 +211,11 @@ def test_local_sgd_early_stopping_on_held_out_dask_array(client):
 # Inference, data frames, search
 # ------------------------------------------------------------------------------------------------------
 
+
 def test_distributed_inference_is_lazy_and_typed(client):
     X, y = _problem(1000, 20, 3)
     m = FastMLP([20, 16, 3], dtype=np.float32, seed=0).fit(X, y, epochs=2)
-    Xd = da.from_array(X, chunks=(300, 10))   # column chunks are joined
+    Xd = da.from_array(X, chunks=(300, 10))  # column chunks are joined
     p, P, H = fd.predict(m, Xd), fd.predict_proba(m, Xd), fd.transform(m, Xd, layer=0)
     assert isinstance(p, da.Array) and p.shape == (1000,) and p.dtype == m.predict(X[:1]).dtype
     assert P.shape == (1000, 3) and P.dtype == np.float32 and H.shape == (1000, 16)
@@ -193,6 +235,7 @@ def test_tasks_limit_blas_threads_to_the_worker_threads(client):
         from threadpoolctl import threadpool_info
 
         from fastmlp.dask import _blocks
+
         with _blocks.blas_threads():
             return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 
@@ -219,6 +262,7 @@ def test_dask_dataframe_input_and_feature_names(client):
 def test_grid_search_through_joblib_dask_backend(client):
     import joblib
     from sklearn.model_selection import GridSearchCV
+
     X, y = _problem(600, 8, 2)
     grid = {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(4,), (16,)]}
     est = FastMLPClassifier(solver="lbfgs", max_iter=30, random_state=0)
@@ -232,6 +276,7 @@ def test_grid_search_through_joblib_dask_backend(client):
 # ------------------------------------------------------------------------------------------------------
 # Faults, memory
 # ------------------------------------------------------------------------------------------------------
+
 
 def test_worker_killed_mid_run_gives_the_undisturbed_result(client, tmp_path):
     X, y = _problem(3000, 20, 3, dtype=np.float32)
@@ -255,7 +300,7 @@ def test_worker_killed_mid_run_gives_the_undisturbed_result(client, tmp_path):
     def callback(info):
         if info["epoch"] == 3:
             threading.Thread(target=kill, daemon=True).start()
-            time.sleep(0.05)   # the next evaluation is under way when the worker goes
+            time.sleep(0.05)  # the next evaluation is under way when the worker goes
 
     disturbed = train(callback)
     assert killed.wait(30)
@@ -275,7 +320,7 @@ def test_data_larger_than_worker_memory_streams():
     with _cluster(2, memory_limit="200MB") as cluster, Client(cluster, set_as_default=False) as c:
         pids = sorted(c.run(os.getpid).values())
         rng = da.random.default_rng(0)
-        X = rng.random((1_500_000, 100), dtype=np.float32, chunks=(25_000, 100))   # 600 MB, 10 MB blocks
+        X = rng.random((1_500_000, 100), dtype=np.float32, chunks=(25_000, 100))  # 600 MB, 10 MB blocks
         assert X.nbytes == 600_000_000
         y = (X[:, 0] + X[:, 1] > 1).astype(np.int64)
         m = FastMLP([100, 8, 2], dtype=np.float32, seed=0)
@@ -285,12 +330,13 @@ def test_data_larger_than_worker_memory_streams():
         assert isinstance(p, da.Array) and p.shape == (1_500_000,)
         counts = c.compute(da.bincount(p, minlength=2)).result()
         assert counts.sum() == 1_500_000
-        assert sorted(c.run(os.getpid).values()) == pids   # no worker was killed or restarted
+        assert sorted(c.run(os.getpid).values()) == pids  # no worker was killed or restarted
 
 
 # ------------------------------------------------------------------------------------------------------
 # Bad input: clear errors, no hang
 # ------------------------------------------------------------------------------------------------------
+
 
 def test_bad_input_errors_name_the_problem(client):
     X, y = _problem(1000, 6, 3)
@@ -308,12 +354,14 @@ def test_bad_input_errors_name_the_problem(client):
         fd.fit_lbfgs(m, da.from_array(Xnan, chunks=(100, 6)), yd, client=client, max_iter=3)
     ybad = y.copy()
     ybad[420] = 7
-    with pytest.raises(ValueError, match=r"y: block 4 \(rows 400-499\) has labels \[7\].*classes \[0, 1, 2\]"):
+    with pytest.raises(
+        ValueError, match=r"y: block 4 \(rows 400-499\) has labels \[7\].*classes \[0, 1, 2\]"
+    ):
         fd.fit_local_sgd(m, Xd, da.from_array(ybad, chunks=100), classes=[0, 1, 2], client=client, rounds=2)
     with pytest.raises(ValueError, match=r"y: found 4 classes"):
         fd.fit_lbfgs(m, Xd, da.from_array(ybad, chunks=100), client=client)
     assert time.perf_counter() - t0 < 60
-    np.testing.assert_array_equal(m.get_params_vector(), before)   # refused calls change nothing
+    np.testing.assert_array_equal(m.get_params_vector(), before)  # refused calls change nothing
     with pytest.raises(ValueError, match="expected 6 features"):
         fd.fit_lbfgs(m, Xd[:, :4], yd, client=client)
 
@@ -322,7 +370,7 @@ def test_dead_scheduler_address_fails_fast(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"   # nothing listens there
+    address = f"tcp://127.0.0.1:{port}"  # nothing listens there
     t0 = time.perf_counter()
     with pytest.raises(ConnectionError, match=f"no Dask scheduler answered at '{address}'"):
         fd.connect(address, timeout=2)
@@ -359,9 +407,11 @@ def test_import_fastmlp_does_not_import_dask_and_default_cluster_starts_and_stop
 # Command line
 # ------------------------------------------------------------------------------------------------------
 
+
 def test_cli_trains_from_a_directory_of_csv_files_on_a_cluster(client, tmp_path, capsys):
     pytest.importorskip("pandas")
     from fastmlp.cli import main
+
     X, y = _problem(600, 4, 3)
     data = tmp_path / "data"
     data.mkdir()
@@ -373,13 +423,47 @@ def test_cli_trains_from_a_directory_of_csv_files_on_a_cluster(client, tmp_path,
                 fh.write(",".join(f"{v:.6f}" for v in xr) + f",{yr}\n")
     out = tmp_path / "model.npz"
     address = client.scheduler.address
-    rc = main(["train", str(data), "--target", "label", "--scheduler", address, "--solver", "lbfgs",
-               "--epochs", "20", "--hidden", "8", "--dtype", "float64", "-o", str(out)])
+    rc = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            "label",
+            "--scheduler",
+            address,
+            "--solver",
+            "lbfgs",
+            "--epochs",
+            "20",
+            "--hidden",
+            "8",
+            "--dtype",
+            "float64",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     m = FastMLP.load(out)
     assert m.layer_sizes == [4, 8, 3] and m.n_epochs >= 1
     assert m.score(X, y) > 0.6
-    rc = main(["train", str(data), "--target", "label", "--scheduler", address, "--optimizer", "adam",
-               "--epochs", "3", "--hidden", "8", "-o", str(out)])
+    rc = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            "label",
+            "--scheduler",
+            address,
+            "--optimizer",
+            "adam",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert FastMLP.load(out).n_epochs == 3

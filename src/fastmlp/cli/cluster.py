@@ -1,6 +1,7 @@
 """``fastmlp train DIR --scheduler ADDRESS`` / ``--dask-workers N``: train on a Dask cluster from a directory
 of CSV or Parquet files, read by the workers (dask.dataframe), never gathered here. dask is imported only
 when one of these options is given."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ def _read_frame(path: str) -> tuple[Any, str]:
     try:
         import dask.dataframe as dd
     except ImportError as exc:
-        raise CLIError(f"--scheduler/--dask-workers need dask[dataframe] and pandas: pip install "
-                       f"'fastmlp[dask]' pandas ({exc})") from None
+        raise CLIError(
+            f"--scheduler/--dask-workers need dask[dataframe] and pandas: pip install "
+            f"'fastmlp[dask]' pandas ({exc})"
+        ) from None
     if path is None:
         raise CLIError("data: give a directory of CSV or Parquet files to train on a cluster")
     files = sorted(glob.glob(os.path.join(path, "*")) if os.path.isdir(path) else glob.glob(path))
@@ -57,11 +60,16 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
 
     from ..model import FastMLP
     from .commands import _describe, _head, class_limit, classifying_head, fmt_time
+
     if args.dataset is not None:
-        raise CLIError("--dataset: built-in datasets train locally; give a directory of files with --scheduler")
+        raise CLIError(
+            "--dataset: built-in datasets train locally; give a directory of files with --scheduler"
+        )
     if args.patience is not None:
-        raise CLIError("--patience: early stopping on a cluster needs a held-out set; not available from the "
-                       "command line (use fastmlp.dask.fit_local_sgd(validation_data=...))")
+        raise CLIError(
+            "--patience: early stopping on a cluster needs a held-out set; not available from the "
+            "command line (use fastmlp.dask.fit_local_sgd(validation_data=...))"
+        )
     frame, source = _read_frame(args.data)
     tcol = _target(frame, args.target)
     features = [c for c in frame.columns if c != tcol]
@@ -71,12 +79,16 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
         X = frame[features].to_dask_array(lengths=True)
         y = frame[tcol].to_dask_array(lengths=True)
         n = int(X.shape[0])
-        values = np.asarray(client.compute(y.map_blocks(np.unique, dtype=y.dtype, chunks=(np.nan,)), sync=True))
+        values = np.asarray(
+            client.compute(y.map_blocks(np.unique, dtype=y.dtype, chunks=(np.nan,)), sync=True)
+        )
         values = np.unique(values)
         whole = values.dtype.kind in "biu" or (values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0))
         head = classifying_head(args.output, args.loss)
-        if args.task == "classify" or (args.task == "auto" and (
-                head is not None or values.dtype.kind in "USOb" or (whole and len(values) <= class_limit(n)))):
+        if args.task == "classify" or (
+            args.task == "auto"
+            and (head is not None or values.dtype.kind in "USOb" or (whole and len(values) <= class_limit(n)))
+        ):
             task = "classify"
             if values.dtype.kind == "f":
                 values, y = values.astype(np.int64), y.astype(np.int64)
@@ -90,19 +102,30 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
         if args.scale != "none":
             Xf = X.astype(np.float64)
             if args.scale == "standard":
-                offset, scale, lo, hi = client.compute([Xf.mean(axis=0), Xf.std(axis=0), Xf.min(axis=0),
-                                                        Xf.max(axis=0)], sync=True)
+                offset, scale, lo, hi = client.compute(
+                    [Xf.mean(axis=0), Xf.std(axis=0), Xf.min(axis=0), Xf.max(axis=0)], sync=True
+                )
             else:
                 lo, hi = client.compute([Xf.min(axis=0), Xf.max(axis=0)], sync=True)
                 offset, scale = lo, hi - lo
             scale = np.where((hi == lo) | ~np.isfinite(scale) | (scale <= 0), 1.0, scale)
-            scaling = {"method": args.scale, "offset": [float(v) for v in offset],
-                       "scale": [float(v) for v in scale]}
+            scaling = {
+                "method": args.scale,
+                "offset": [float(v) for v in offset],
+                "scale": [float(v) for v in scale],
+            }
             X = (Xf - np.asarray(offset)) / np.asarray(scale)
         output, d_out = _head(values, args.output, args.loss)
-        model = FastMLP([X.shape[1], *args.hidden, d_out], activation=args.activation, output=output,
-                        loss=args.loss, dtype=np.dtype(args.dtype).type, seed=args.seed, backend=args.backend,
-                        l2=args.l2)
+        model = FastMLP(
+            [X.shape[1], *args.hidden, d_out],
+            activation=args.activation,
+            output=output,
+            loss=args.loss,
+            dtype=np.dtype(args.dtype).type,
+            seed=args.seed,
+            backend=args.backend,
+            l2=args.l2,
+        )
         if scaling is not None:
             model.metadata["input_scaling"] = scaling
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
@@ -111,13 +134,24 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
         if args.solver == "lbfgs":
             fd.fit_lbfgs(model, X, y, max_iter=args.epochs, client=client)
         else:
-            fd.fit_local_sgd(model, X, y, rounds=args.epochs, local_epochs=args.local_epochs,
-                             batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                             seed=args.seed, client=client)
+            fd.fit_local_sgd(
+                model,
+                X,
+                y,
+                rounds=args.epochs,
+                local_epochs=args.local_epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                optimizer=args.optimizer,
+                seed=args.seed,
+                client=client,
+            )
         dt = time.perf_counter() - t0
     model.save(args.out)
-    say(f"trained {_describe(model)} on {n} samples from {source} by {args.solver} on the cluster: "
+    say(
+        f"trained {_describe(model)} on {n} samples from {source} by {args.solver} on the cluster: "
         f"{model.n_epochs} {'iterations' if args.solver == 'lbfgs' else 'rounds'} in {fmt_time(dt)}, "
-        f"loss {model.loss_curve[-1]:.4f}")
+        f"loss {model.loss_curve[-1]:.4f}"
+    )
     say(f"saved the model to {args.out}")
     return EXIT_OK

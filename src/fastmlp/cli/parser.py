@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many epochs without improvement (keeps the best weights)")
     g.add_argument("--seed", type=_seed, default=0, help="seeds the weights, the shuffles, the split and "
                    "the generated dataset")
-    g = p.add_argument_group("on a Dask cluster (DATA: a directory of CSV or Parquet files; needs fastmlp[dask])")
+    g = p.add_argument_group("on a Dask cluster (DATA: a directory of CSV or Parquet files; "
+                             "needs fastmlp[dask])")
     c = g.add_mutually_exclusive_group()
     c.add_argument("--scheduler", metavar="ADDRESS", help="train on the cluster of this dask scheduler")
     c.add_argument("--dask-workers", type=_positive_int, metavar="N",

@@ -22,6 +22,7 @@ client, else a ``LocalCluster`` of one-thread worker processes started for the c
 
 Needs ``pip install 'fastmlp[dask]'``; ``import fastmlp`` never imports dask.
 """
+
 from __future__ import annotations
 
 try:
@@ -39,9 +40,19 @@ def __getattr__(name: str):
     # processes, which import this package to run the tasks of ``_blocks``, stay small.
     if name in ("DaskMLPClassifier", "DaskMLPRegressor"):
         from . import estimators
+
         return getattr(estimators, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "fit_lbfgs", "fit_local_sgd", "predict", "predict_proba",
-           "transform", "cluster_client", "connect"]
+__all__ = [
+    "DaskMLPClassifier",
+    "DaskMLPRegressor",
+    "fit_lbfgs",
+    "fit_local_sgd",
+    "predict",
+    "predict_proba",
+    "transform",
+    "cluster_client",
+    "connect",
+]

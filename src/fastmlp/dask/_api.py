@@ -1,4 +1,5 @@
 """Functions for a ``FastMLP``: train it on dask arrays, and map its inference over them."""
+
 from __future__ import annotations
 
 import warnings
@@ -23,8 +24,13 @@ def _check_model(model) -> FastMLP:
 def model_job(model: FastMLP, classes: np.ndarray | None, class_weights: np.ndarray | None = None) -> Job:
     """The workers' description of ``model`` (architecture, dtype, backend, the classes to encode with)."""
     s = model.spec
-    return Job((tuple(s.sizes), tuple(s.activations), tuple(s.params), s.loss), np.dtype(model.dtype).name,
-               model.backend, None if classes is None else np.asarray(classes), class_weights)
+    return Job(
+        (tuple(s.sizes), tuple(s.activations), tuple(s.params), s.loss),
+        np.dtype(model.dtype).name,
+        model.backend,
+        None if classes is None else np.asarray(classes),
+        class_weights,
+    )
 
 
 def resolve_classes(client, model: FastMLP, y, classes) -> np.ndarray | None:
@@ -46,13 +52,20 @@ def resolve_classes(client, model: FastMLP, y, classes) -> np.ndarray | None:
             raise ValueError(f"classes: {len(cls)} classes given but the output needs {n_classes}")
         return cls
     found = _core.find_classes(client, y)
-    if found.dtype.kind in "biuf" and found.size and np.all(np.mod(found, 1) == 0) \
-            and found.min() >= 0 and found.max() < n_classes:
+    if (
+        found.dtype.kind in "biuf"
+        and found.size
+        and np.all(np.mod(found, 1) == 0)
+        and found.min() >= 0
+        and found.max() < n_classes
+    ):
         return np.arange(n_classes)
     if len(found) != n_classes:
-        raise ValueError(f"y: found {len(found)} classes {found[:10].tolist()} but the output layer has "
-                         f"{n_classes} (labels must be 0..{n_classes - 1}, or exactly {n_classes} distinct "
-                         "values)")
+        raise ValueError(
+            f"y: found {len(found)} classes {found[:10].tolist()} but the output layer has "
+            f"{n_classes} (labels must be 0..{n_classes - 1}, or exactly {n_classes} distinct "
+            "values)"
+        )
     return found
 
 
@@ -79,14 +92,27 @@ def _record(model: FastMLP, theta: np.ndarray, classes, result: _core.TrainResul
         model.best_epoch = result.best_epoch
     model.n_epochs += result.n_iter
     model.samples_seen += result.samples_seen
-    model.last_fit = _training.FitSummary(result.n_iter, result.reason,
-                                          result.loss_curve[-1] if result.loss_curve else None, result.message)
+    model.last_fit = _training.FitSummary(
+        result.n_iter, result.reason, result.loss_curve[-1] if result.loss_curve else None, result.message
+    )
 
 
-def fit_lbfgs(model: FastMLP, X, y, *, sample_weight=None, classes=None, max_iter: int = 100,
-              max_fun: int = 15000, tol: float = 1e-4, l2: float | None = None, client=None,
-              persist: bool | str = "auto", callback: Callable[[dict], bool | None] | None = None,
-              split_every: int = _core.SPLIT_EVERY) -> FastMLP:
+def fit_lbfgs(
+    model: FastMLP,
+    X,
+    y,
+    *,
+    sample_weight=None,
+    classes=None,
+    max_iter: int = 100,
+    max_fun: int = 15000,
+    tol: float = 1e-4,
+    l2: float | None = None,
+    client=None,
+    persist: bool | str = "auto",
+    callback: Callable[[dict], bool | None] | None = None,
+    split_every: int = _core.SPLIT_EVERY,
+) -> FastMLP:
     """Train ``model`` by exact distributed full-batch L-BFGS on the dask arrays X (n, d) and y (n,) or
     (n, d_out), continuing from its current weights. Returns the model.
 
@@ -108,25 +134,52 @@ def fit_lbfgs(model: FastMLP, X, y, *, sample_weight=None, classes=None, max_ite
         cls = resolve_classes(c, model, yd, classes)
         job = model_job(model, cls)
         data = _core.prepare(c, Xd, yd, swd, job, persist=persist)
-        result = _core.lbfgs(c, data, job, model.get_params_vector(), l2, max_iter, max_fun, tol, callback,
-                             split_every)
+        result = _core.lbfgs(
+            c, data, job, model.get_params_vector(), l2, max_iter, max_fun, tol, callback, split_every
+        )
     _record(model, result.theta, cls, result)
     if result.reason == "max_iter":
-        warnings.warn(f"lbfgs stopped after {result.n_iter} iteration(s) before converging "
-                      f"({result.message}); raise max_iter or max_fun, or scale the data",
-                      _training.ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"lbfgs stopped after {result.n_iter} iteration(s) before converging "
+            f"({result.message}); raise max_iter or max_fun, or scale the data",
+            _training.ConvergenceWarning,
+            stacklevel=2,
+        )
     return model
 
 
-def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int = 1, batch_size: int = 32,
-                  lr: float | None = None, optimizer: str = "sgd", momentum: float = 0.9, beta1: float = 0.9,
-                  beta2: float = 0.999, eps: float = 1e-8, l2: float | None = None, l2_per_batch: bool = False,
-                  schedule: str | _training.Schedule = "constant", power_t: float = 0.5, shuffle: bool = True,
-                  seed: int | None = None, validation_data: tuple | None = None, patience: int | None = None,
-                  min_delta: float = 0.0, monitor: str | None = None, restore_best: bool | None = None,
-                  sample_weight=None, classes=None, client=None, persist: bool | str = "auto",
-                  callback: Callable[[dict], bool | None] | None = None,
-                  split_every: int = _core.SPLIT_EVERY) -> FastMLP:
+def fit_local_sgd(
+    model: FastMLP,
+    X,
+    y,
+    *,
+    rounds: int = 10,
+    local_epochs: int = 1,
+    batch_size: int = 32,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    l2: float | None = None,
+    l2_per_batch: bool = False,
+    schedule: str | _training.Schedule = "constant",
+    power_t: float = 0.5,
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_data: tuple | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    monitor: str | None = None,
+    restore_best: bool | None = None,
+    sample_weight=None,
+    classes=None,
+    client=None,
+    persist: bool | str = "auto",
+    callback: Callable[[dict], bool | None] | None = None,
+    split_every: int = _core.SPLIT_EVERY,
+) -> FastMLP:
     """Train ``model`` by local SGD on the dask arrays X and y: ``rounds`` rounds, in each of which every
     row block runs ``local_epochs`` epochs of minibatch steps (``optimizer`` "sgd", "momentum",
     "nesterov" or "adam", ``batch_size`` rows, the compiled epoch loop) from the current weights, after
@@ -145,7 +198,9 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
     local_epochs = check_param("epochs", local_epochs, "local_epochs")
     batch_size = check_param("batch_size", batch_size)
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise ParameterError(f"optimizer: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise ParameterError(
+            f"optimizer: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
     l2 = model.l2 if l2 is None else check_param("l2", l2)
     l2_per_batch = check_bool("l2_per_batch", l2_per_batch)
     shuffle = check_bool("shuffle", shuffle)
@@ -153,8 +208,11 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
         patience = check_param("patience", patience)
     split_every = _check_split(split_every)
     if seed is None:
-        seed = int(model.seed) if isinstance(model.seed, (int, np.integer)) and not isinstance(model.seed, bool) \
+        seed = (
+            int(model.seed)
+            if isinstance(model.seed, (int, np.integer)) and not isinstance(model.seed, bool)
             else 0
+        )
     seed = _check_seed(seed)
     probe = _training.make_schedule(schedule, power_t)
     opt = _blocks_optimizer(optimizer, model, lr, l2, momentum, beta1, beta2, eps)
@@ -163,9 +221,13 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ParameterError("validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight)")
-        Xv, yv, swv = _inputs(validation_data[0], validation_data[1],
-                              validation_data[2] if len(validation_data) == 3 else None, model,
-                              "validation_data[0]")
+        Xv, yv, swv = _inputs(
+            validation_data[0],
+            validation_data[1],
+            validation_data[2] if len(validation_data) == 3 else None,
+            model,
+            "validation_data[0]",
+        )
         val_arrays = (Xv, yv, swv)
     if monitor is None:
         monitor = "val_loss" if val_arrays is not None else "loss"
@@ -175,9 +237,24 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
         restore_best = val_arrays is not None or patience is not None
     stopping = None
     if val_arrays is not None or patience is not None or restore_best:
-        stopping = _training.EarlyStopping(monitor, min_delta, patience, check_bool("restore_best", restore_best))
-    template = Round(0, seed, local_epochs, batch_size, optimizer, float(opt.lr), float(l2), l2_per_batch,
-                     shuffle, float(opt.momentum), float(opt.beta1), float(opt.beta2), float(opt.eps))
+        stopping = _training.EarlyStopping(
+            monitor, min_delta, patience, check_bool("restore_best", restore_best)
+        )
+    template = Round(
+        0,
+        seed,
+        local_epochs,
+        batch_size,
+        optimizer,
+        float(opt.lr),
+        float(l2),
+        l2_per_batch,
+        shuffle,
+        float(opt.momentum),
+        float(opt.beta1),
+        float(opt.beta2),
+        float(opt.eps),
+    )
     with _core.cluster_client(client) as c:
         cls = resolve_classes(c, model, yd, classes)
         job = model_job(model, cls)
@@ -185,8 +262,9 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
         val = None
         if val_arrays is not None:
             val = _core.prepare(c, *val_arrays, job, persist=persist, what="validation_data[0]")
-        plan = _core.LocalPlan(rounds, template, probe, stopping, val, None, callback,
-                               first_round=model.n_epochs)
+        plan = _core.LocalPlan(
+            rounds, template, probe, stopping, val, None, callback, first_round=model.n_epochs
+        )
         result = _core.local_sgd(c, data, job, model.get_params_vector(), plan, split_every)
     _record(model, result.theta, cls, result)
     return model
@@ -194,6 +272,7 @@ def fit_local_sgd(model: FastMLP, X, y, *, rounds: int = 10, local_epochs: int =
 
 def _blocks_optimizer(kind, model, lr, l2, momentum, beta1, beta2, eps):
     from .._netspec import Optimizer
+
     return Optimizer(kind, 0, model.dtype, lr=lr, l2=l2, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps)
 
 
@@ -204,7 +283,7 @@ def _check_split(split_every) -> int:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2 ** 63:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
         raise ParameterError(f"seed: expected an int in [0, 2**63), got {seed!r}")
     return int(seed)
 

@@ -7,6 +7,7 @@ returns the same bits, and the fixed-order sums built from these results do not 
 The block functions return one flat float64 vector each (counts, sums, parameter sums): adding two of them
 is one vector addition, which is all the client's reduction tree does. Nothing here imports dask.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,8 @@ from .._registry import LOSS_TABLE, OPTIMIZER_TABLE
 from ..backend import get_backend
 from ..validation import check_array
 
-FULL_BATCH = _training.FULL_BATCH   # rows per workspace chunk of a full-batch loss and gradient
-HOLDOUT_TAG = 0x5EED_0FF            # separates the hold-out draws from the shuffles in SeedSequence
+FULL_BATCH = _training.FULL_BATCH  # rows per workspace chunk of a full-batch loss and gradient
+HOLDOUT_TAG = 0x5EED_0FF  # separates the hold-out draws from the shuffles in SeedSequence
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def _worker_threads() -> int | None:
     """The number of threads of the Dask worker running this task (None outside a worker)."""
     try:
         from distributed import get_worker
+
         worker = get_worker()
     except (ImportError, ValueError):
         return None
@@ -117,7 +119,11 @@ def network(job: Job, max_batch: int):
         spec = job.netspec
         theta = np.zeros(spec.n_params, dtype=job.dtype)
         grad = np.zeros(spec.n_params, dtype=job.dtype)
-        entry = cache[key] = (get_backend(job.backend).Network(spec, theta, grad, int(max_batch)), theta, grad)
+        entry = cache[key] = (
+            get_backend(job.backend).Network(spec, theta, grad, int(max_batch)),
+            theta,
+            grad,
+        )
     return entry
 
 
@@ -136,6 +142,7 @@ def local_copy(obj, key: str):
 # ------------------------------------------------------------------------------------------------------
 # Preparing blocks (run once per block when the data is persisted, every pass when it is streamed)
 # ------------------------------------------------------------------------------------------------------
+
 
 def _where(block_info, arg: int = 0) -> str:
     if not block_info or arg not in block_info:
@@ -187,20 +194,21 @@ def encode_y(y: np.ndarray, job: Job, block_info=None) -> np.ndarray:
     try:
         idx = np.clip(np.searchsorted(cls, y), 0, len(cls) - 1)
     except TypeError:
-        raise TypeError(f"y: {where} has labels of type {y.dtype} that do not match the classes "
-                        f"{cls.tolist()[:10]}") from None
+        raise TypeError(
+            f"y: {where} has labels of type {y.dtype} that do not match the classes {cls.tolist()[:10]}"
+        ) from None
     bad = cls[idx] != y
     if bad.any():
         unseen = np.unique(y[bad])[:10].tolist()
-        raise ValueError(f"y: {where} has labels {unseen} that are not among the classes "
-                         f"{cls.tolist()[:10]}")
+        raise ValueError(f"y: {where} has labels {unseen} that are not among the classes {cls.tolist()[:10]}")
     if loss == "cross_entropy":
         return np.ascontiguousarray(idx, dtype=np.intp)
     return np.ascontiguousarray(idx.astype(dtype)[:, None])
 
 
-def prepare_weights(sw: np.ndarray | None, y: np.ndarray, job: Job, scale: float,
-                    block_info=None) -> np.ndarray:
+def prepare_weights(
+    sw: np.ndarray | None, y: np.ndarray, job: Job, scale: float, block_info=None
+) -> np.ndarray:
     """Per-row weights of one block: ``sample_weight`` (if any) times the class weight of each row's label,
     times ``scale`` (scikit-learn's estimators normalise the weights to mean 1)."""
     where = _where(block_info, 1)
@@ -236,13 +244,17 @@ def _rows(X, Y, sw, holdout, block, keep_holdout):
     if not keep_holdout:
         mask = ~mask
     idx = np.flatnonzero(mask)
-    return (np.ascontiguousarray(X[idx]), np.ascontiguousarray(Y[idx]),
-            None if sw is None else np.ascontiguousarray(sw[idx]))
+    return (
+        np.ascontiguousarray(X[idx]),
+        np.ascontiguousarray(Y[idx]),
+        None if sw is None else np.ascontiguousarray(sw[idx]),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
 # Full-batch loss and gradient (L-BFGS)
 # ------------------------------------------------------------------------------------------------------
+
 
 def loss_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, job: Job) -> np.ndarray:
     """[Σ_i w_i L_i, n, ∂(Σ_i w_i L_i)/∂θ] over one block (float64, length 2 + n_params), computed by the
@@ -273,6 +285,7 @@ def sum_in_order(*parts: np.ndarray) -> np.ndarray:
 # Local SGD: E epochs of the compiled epoch loop on one block
 # ------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Round:
     """The settings of one local-SGD round (everything but the weights and the optimizer state)."""
@@ -290,7 +303,7 @@ class Round:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    holdout: tuple | None = None    # (fraction, seed): rows held out of training for validation
+    holdout: tuple | None = None  # (fraction, seed): rows held out of training for validation
 
 
 def state_sizes(kind: str, n_params: int) -> tuple[int, int]:
@@ -299,8 +312,16 @@ def state_sizes(kind: str, n_params: int) -> tuple[int, int]:
     return (n_params if n_state >= 1 else 0), (n_params if n_state >= 2 else 0)
 
 
-def local_epochs(theta: np.ndarray, state: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None,
-                 job: Job, rnd: Round, block: int) -> np.ndarray:
+def local_epochs(
+    theta: np.ndarray,
+    state: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    sw: np.ndarray | None,
+    job: Job,
+    rnd: Round,
+    block: int,
+) -> np.ndarray:
     """Run ``rnd.epochs`` epochs of minibatch steps over one block from the weights ``theta`` and the
     optimizer state ``state`` (state1, state2, t: the client's averages). Returns, in float64,
     [n, n·loss, n·θ, n·state1, n·state2, n·t]: row-weighted, ready to be summed and divided by Σn.
@@ -318,12 +339,21 @@ def local_epochs(theta: np.ndarray, state: np.ndarray, X: np.ndarray, Y: np.ndar
     with blas_threads():
         net, th, _ = network(job, bs)
         np.copyto(th, theta)
-        opt = Optimizer(rnd.kind, P, job.dtype, lr=rnd.lr, l2=rnd.l2, momentum=rnd.momentum,
-                        beta1=rnd.beta1, beta2=rnd.beta2, eps=rnd.eps)
+        opt = Optimizer(
+            rnd.kind,
+            P,
+            job.dtype,
+            lr=rnd.lr,
+            l2=rnd.l2,
+            momentum=rnd.momentum,
+            beta1=rnd.beta1,
+            beta2=rnd.beta2,
+            eps=rnd.eps,
+        )
         if s1:
             opt.state1[...] = state[:P]
         if s2:
-            opt.state2[...] = state[P:2 * P]
+            opt.state2[...] = state[P : 2 * P]
         opt.t = int(state[-1]) if state.shape[0] else 0
         rng = np.random.default_rng(np.random.SeedSequence([int(rnd.seed), int(rnd.index), int(block)]))
         order = np.arange(n, dtype=np.intp)
@@ -334,11 +364,11 @@ def local_epochs(theta: np.ndarray, state: np.ndarray, X: np.ndarray, Y: np.ndar
             loss = _training._epoch(net, X, Y, sw, order, bs, opt, rnd.l2, rnd.l2_per_batch)
         out[0] = n
         out[1] = loss * n
-        out[2:2 + P] = th
+        out[2 : 2 + P] = th
         if s1:
-            out[2 + P:2 + P + s1] = opt.state1
+            out[2 + P : 2 + P + s1] = opt.state1
         if s2:
-            out[2 + P + s1:2 + P + s1 + s2] = opt.state2
+            out[2 + P + s1 : 2 + P + s1 + s2] = opt.state2
         out[-1] = opt.t
         out[2:] *= n
     return out
@@ -348,6 +378,7 @@ def local_epochs(theta: np.ndarray, state: np.ndarray, X: np.ndarray, Y: np.ndar
 # Validation metrics (sums, so that blocks add up)
 # ------------------------------------------------------------------------------------------------------
 
+
 def metric_size(job: Job) -> int:
     """Length of ``metrics``' vector: [n, Σw, Σw·L, Σw·correct] or, for regression,
     [n, Σw, Σw·L, Σw·y (d), Σw·y² (d), Σw·(y − ŷ)² (d)]."""
@@ -356,8 +387,15 @@ def metric_size(job: Job) -> int:
     return 3 + 3 * job.d_out
 
 
-def metrics(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, job: Job,
-            holdout: tuple | None = None, block: int = 0) -> np.ndarray:
+def metrics(
+    theta: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    sw: np.ndarray | None,
+    job: Job,
+    holdout: tuple | None = None,
+    block: int = 0,
+) -> np.ndarray:
     """The validation sums of one block at the weights ``theta`` (see ``metric_size``); with ``holdout``
     only the block's held-out rows count."""
     X, Y, sw = _rows(X, Y, sw, holdout, block, keep_holdout=True)
@@ -382,9 +420,9 @@ def metrics(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | No
     else:
         d = job.d_out
         Yf = Y.astype(np.float64)
-        out[3:3 + d] = w @ Yf
-        out[3 + d:3 + 2 * d] = w @ (Yf * Yf)
-        out[3 + 2 * d:] = w @ ((Yf - P) ** 2)
+        out[3 : 3 + d] = w @ Yf
+        out[3 + d : 3 + 2 * d] = w @ (Yf * Yf)
+        out[3 + 2 * d :] = w @ ((Yf - P) ** 2)
     return out
 
 
@@ -395,16 +433,19 @@ def score_from_metrics(vec: np.ndarray, job: Job) -> tuple[float, float]:
     if LOSS_TABLE[job.loss].classifier:
         return float(loss), float(vec[3] / wsum)
     d = job.d_out
-    sy, sy2, ss_res = vec[3:3 + d], vec[3 + d:3 + 2 * d], vec[3 + 2 * d:]
+    sy, sy2, ss_res = vec[3 : 3 + d], vec[3 + d : 3 + 2 * d], vec[3 + 2 * d :]
     ss_tot = sy2 - sy * sy / wsum
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0))
+        r2 = np.where(
+            ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.where(ss_res == 0, 1.0, 0.0)
+        )
     return float(loss), float(np.mean(r2))
 
 
 # ------------------------------------------------------------------------------------------------------
 # Inference
 # ------------------------------------------------------------------------------------------------------
+
 
 def infer(X: np.ndarray, model, key: str, what: str, layer: int = -1) -> np.ndarray:
     """``model.predict`` / ``predict_proba`` / ``transform`` of one row block, on this thread's copy of

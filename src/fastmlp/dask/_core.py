@@ -7,6 +7,7 @@ stays where its graph puts it: persisted on the workers when it fits their memor
 its source graph on every pass. Nothing is ever ``scatter``-ed, so a lost worker's blocks are recomputed
 from the graph and a training run survives it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,18 +28,20 @@ from ..validation import ParameterError, check_dtype
 from . import _blocks
 from ._blocks import Job, Round
 
-CONNECT_TIMEOUT = 10.0    # seconds to reach a scheduler given by address before giving up
-SPLIT_EVERY = 4           # fan-in of the reduction tree
-PERSIST_FRACTION = 0.5    # persist the prepared data when it takes at most this share of cluster memory
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler given by address before giving up
+SPLIT_EVERY = 4  # fan-in of the reduction tree
+PERSIST_FRACTION = 0.5  # persist the prepared data when it takes at most this share of cluster memory
 
 
 # ------------------------------------------------------------------------------------------------------
 # Clusters
 # ------------------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
-def cluster_client(client: Client | str | None = None, n_workers: int | None = None,
-                   timeout: float | None = None) -> Iterator[Client]:
+def cluster_client(
+    client: Client | str | None = None, n_workers: int | None = None, timeout: float | None = None
+) -> Iterator[Client]:
     """Yield a ``distributed.Client``: ``client`` itself, a new client connected to the scheduler at the
     address ``client`` (closed afterwards), the current default client, or — when there is none — an
     in-process ``LocalCluster`` of ``n_workers`` processes (default: one per core) with one thread each,
@@ -54,16 +57,21 @@ def cluster_client(client: Client | str | None = None, n_workers: int | None = N
             c.close()
         return
     if client is not None:
-        raise ParameterError(f"client: expected a distributed.Client, a scheduler address or None, "
-                             f"got {client!r}")
+        raise ParameterError(
+            f"client: expected a distributed.Client, a scheduler address or None, got {client!r}"
+        )
     if n_workers is None:
         try:
             yield get_client()
             return
         except ValueError:  # no client in this process
             pass
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) \
-            as cluster, Client(cluster) as c:
+    with (
+        LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 
@@ -75,9 +83,11 @@ def connect(address: str, timeout: float | None = None) -> Client:
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
-        raise ConnectionError(f"scheduler: no Dask scheduler answered at {address!r} within {timeout:g} s "
-                              f"({type(exc).__name__}: {exc}); start one with `dask scheduler` or check "
-                              "the address") from None
+        raise ConnectionError(
+            f"scheduler: no Dask scheduler answered at {address!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {exc}); start one with `dask scheduler` or check "
+            "the address"
+        ) from None
 
 
 def cluster_memory(client: Client) -> float:
@@ -89,6 +99,7 @@ def cluster_memory(client: Client) -> float:
         if not limit:
             try:
                 import psutil
+
                 limit = psutil.virtual_memory().total
             except ImportError:  # pragma: no cover - psutil comes with distributed
                 limit = 0
@@ -99,6 +110,7 @@ def cluster_memory(client: Client) -> float:
 # ------------------------------------------------------------------------------------------------------
 # Data in place
 # ------------------------------------------------------------------------------------------------------
+
 
 def is_dask_collection(x) -> bool:
     return dask.is_dask_collection(x)
@@ -125,9 +137,11 @@ def as_dask_array(x, name: str, need_lengths: bool = True) -> tuple[da.Array, li
         if arr is None:
             raise ValueError(f"{name}: expected an array, got a scalar")
     if need_lengths and any(math.isnan(c) for c in arr.chunks[0]):
-        raise ValueError(f"{name}: the row chunk sizes are unknown (NaN), e.g. after boolean indexing or "
-                         f"from a DataFrame; call {name}.compute_chunk_sizes() (or "
-                         "to_dask_array(lengths=True)) first")
+        raise ValueError(
+            f"{name}: the row chunk sizes are unknown (NaN), e.g. after boolean indexing or "
+            f"from a DataFrame; call {name}.compute_chunk_sizes() (or "
+            "to_dask_array(lengths=True)) first"
+        )
     return arr, names
 
 
@@ -148,8 +162,9 @@ class Data:
         return len(self.blocks)
 
 
-def check_xy(X: da.Array, y: da.Array, sample_weight: da.Array | None, n_features: int | None = None,
-             what: str = "X") -> None:
+def check_xy(
+    X: da.Array, y: da.Array, sample_weight: da.Array | None, n_features: int | None = None, what: str = "X"
+) -> None:
     """Shapes and row chunks of X, y (and sample_weight) agree; errors name what differs."""
     if X.ndim != 2:
         raise ValueError(f"{what}: expected a 2-D array (n_samples, n_features), got shape {X.shape}")
@@ -162,52 +177,98 @@ def check_xy(X: da.Array, y: da.Array, sample_weight: da.Array | None, n_feature
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y: has {y.shape[0]} rows but {what} has {X.shape[0]}")
     if y.chunks[0] != X.chunks[0]:
-        raise ValueError(f"y: its row chunks {_short(y.chunks[0])} differ from {what}'s {_short(X.chunks[0])}; "
-                         f"rechunk one to the other (y.rechunk({{0: {what}.chunks[0]}}))")
+        raise ValueError(
+            f"y: its row chunks {_short(y.chunks[0])} differ from {what}'s {_short(X.chunks[0])}; "
+            f"rechunk one to the other (y.rechunk({{0: {what}.chunks[0]}}))"
+        )
     if sample_weight is not None:
         if sample_weight.shape != (X.shape[0],):
             raise ValueError(f"sample_weight: expected shape ({X.shape[0]},), got {sample_weight.shape}")
         if sample_weight.chunks[0] != X.chunks[0]:
-            raise ValueError(f"sample_weight: its row chunks {_short(sample_weight.chunks[0])} differ from "
-                             f"{what}'s {_short(X.chunks[0])}")
+            raise ValueError(
+                f"sample_weight: its row chunks {_short(sample_weight.chunks[0])} differ from "
+                f"{what}'s {_short(X.chunks[0])}"
+            )
 
 
 def _short(chunks: tuple) -> str:
-    return str(chunks) if len(chunks) <= 6 else f"({', '.join(map(str, chunks[:5]))}, ... {len(chunks)} blocks)"
+    return (
+        str(chunks) if len(chunks) <= 6 else f"({', '.join(map(str, chunks[:5]))}, ... {len(chunks)} blocks)"
+    )
 
 
-def prepare(client: Client, X: da.Array, y: da.Array, sample_weight: da.Array | None, job: Job,
-            weight_scale: float = 1.0, persist: bool | str = "auto", what: str = "X") -> Data:
+def prepare(
+    client: Client,
+    X: da.Array,
+    y: da.Array,
+    sample_weight: da.Array | None,
+    job: Job,
+    weight_scale: float = 1.0,
+    persist: bool | str = "auto",
+    what: str = "X",
+) -> Data:
     """The training data as the kernels want it, computed on the workers: X in one column block and the
     model's dtype (checked finite), y encoded, the row weights. Persisted when it fits (``persist="auto"``:
     at most half the cluster's memory), else left as a graph that every pass recomputes block by block."""
     d = int(job.spec[0][0])
-    Xp = X.rechunk({1: -1}).map_blocks(_blocks.prepare_x, job.dtype, d, dtype=job.dtype,
-                                       chunks=(X.chunks[0], (d,)), meta=np.empty((0, d), job.dtype),
-                                       name="fastmlp-prepare-x-" + tokenize(X, job.dtype, d))
+    Xp = X.rechunk({1: -1}).map_blocks(
+        _blocks.prepare_x,
+        job.dtype,
+        d,
+        dtype=job.dtype,
+        chunks=(X.chunks[0], (d,)),
+        meta=np.empty((0, d), job.dtype),
+        name="fastmlp-prepare-x-" + tokenize(X, job.dtype, d),
+    )
     yy = y.rechunk({1: -1}) if y.ndim == 2 else y
     if job.loss == "cross_entropy":
         if yy.ndim == 2:
             yy = yy[:, 0] if yy.shape[1] == 1 else yy
-        Yp = yy.map_blocks(_blocks.encode_y, job, dtype=np.intp, chunks=(X.chunks[0],),
-                           drop_axis=list(range(1, yy.ndim)), meta=np.empty((0,), np.intp),
-                           name="fastmlp-encode-y-" + tokenize(yy, job))
+        Yp = yy.map_blocks(
+            _blocks.encode_y,
+            job,
+            dtype=np.intp,
+            chunks=(X.chunks[0],),
+            drop_axis=list(range(1, yy.ndim)),
+            meta=np.empty((0,), np.intp),
+            name="fastmlp-encode-y-" + tokenize(yy, job),
+        )
     else:
         k = job.d_out
         y2 = yy if yy.ndim == 2 else yy[:, None]
-        Yp = y2.map_blocks(_blocks.encode_y, job, dtype=job.dtype, chunks=(X.chunks[0], (k,)),
-                           meta=np.empty((0, k), job.dtype), name="fastmlp-encode-y-" + tokenize(y2, job))
+        Yp = y2.map_blocks(
+            _blocks.encode_y,
+            job,
+            dtype=job.dtype,
+            chunks=(X.chunks[0], (k,)),
+            meta=np.empty((0, k), job.dtype),
+            name="fastmlp-encode-y-" + tokenize(y2, job),
+        )
     swp = None
     if sample_weight is not None or job.class_weights is not None or weight_scale != 1.0:
         yl = yy if yy.ndim == 1 else yy[:, 0]
         if sample_weight is None:
-            swp = da.map_blocks(_blocks.prepare_weights, None, yl, job, weight_scale, dtype=job.dtype,
-                                meta=np.empty((0,), job.dtype),
-                                name="fastmlp-weights-" + tokenize(yl, job, weight_scale))
+            swp = da.map_blocks(
+                _blocks.prepare_weights,
+                None,
+                yl,
+                job,
+                weight_scale,
+                dtype=job.dtype,
+                meta=np.empty((0,), job.dtype),
+                name="fastmlp-weights-" + tokenize(yl, job, weight_scale),
+            )
         else:
-            swp = da.map_blocks(_blocks.prepare_weights, sample_weight, yl, job, weight_scale,
-                                dtype=job.dtype, meta=np.empty((0,), job.dtype),
-                                name="fastmlp-weights-" + tokenize(sample_weight, yl, job, weight_scale))
+            swp = da.map_blocks(
+                _blocks.prepare_weights,
+                sample_weight,
+                yl,
+                job,
+                weight_scale,
+                dtype=job.dtype,
+                meta=np.empty((0,), job.dtype),
+                name="fastmlp-weights-" + tokenize(sample_weight, yl, job, weight_scale),
+            )
     arrays = [Xp, Yp] + ([swp] if swp is not None else [])
     nbytes = sum(a.nbytes for a in arrays)
     if persist == "auto":
@@ -241,15 +302,20 @@ def find_classes(client: Client, y: da.Array, with_counts: bool = False):
 # The reduction tree: fixed shape, fixed order
 # ------------------------------------------------------------------------------------------------------
 
+
 def tree_sum(parts: list, label: str, split_every: int = SPLIT_EVERY):
     """Σ parts as a tree of ``sum_in_order`` tasks: level by level, consecutive groups of ``split_every``
     in block order. Its shape depends only on the number of blocks, so the float64 result is the same bits
     whichever worker finishes first, on any number of workers."""
     level = 0
     while len(parts) > 1:
-        parts = [dask.delayed(_blocks.sum_in_order, pure=True)(
-                     *parts[i:i + split_every], dask_key_name=f"{label}-sum{level}-{i}-{tokenize(*parts[i:i + split_every])}")
-                 for i in range(0, len(parts), split_every)]
+        parts = [
+            dask.delayed(_blocks.sum_in_order, pure=True)(
+                *parts[i : i + split_every],
+                dask_key_name=f"{label}-sum{level}-{i}-{tokenize(*parts[i : i + split_every])}",
+            )
+            for i in range(0, len(parts), split_every)
+        ]
         level += 1
     return parts[0]
 
@@ -273,6 +339,7 @@ def run_graph(client: Client, graph) -> np.ndarray:
 # Exact distributed L-BFGS
 # ------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class TrainResult:
     theta: np.ndarray
@@ -287,9 +354,18 @@ class TrainResult:
     state: np.ndarray | None = None
 
 
-def lbfgs(client: Client, data: Data, job: Job, theta0: np.ndarray, l2: float, max_iter: int, max_fun: int,
-          tol: float, callback: Callable[[dict], bool | None] | None = None,
-          split_every: int = SPLIT_EVERY) -> TrainResult:
+def lbfgs(
+    client: Client,
+    data: Data,
+    job: Job,
+    theta0: np.ndarray,
+    l2: float,
+    max_iter: int,
+    max_fun: int,
+    tol: float,
+    callback: Callable[[dict], bool | None] | None = None,
+    split_every: int = SPLIT_EVERY,
+) -> TrainResult:
     """Minimise R(θ) = Σ_i w_i L_i / n + (l2/2) Σ‖W‖² over all blocks with scipy's L-BFGS-B on the client.
 
     Each evaluation sends θ (cast to the model's dtype, as the single-process engine computes with it) to
@@ -305,9 +381,12 @@ def lbfgs(client: Client, data: Data, job: Job, theta0: np.ndarray, l2: float, m
     def fun(x):
         th = x.astype(dtype)
         th_d = broadcast(th, label + "-theta")
-        parts = [dask.delayed(_blocks.loss_grad, pure=True)(
-                     th_d, xb, yb, sb, job, dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job)}")
-                 for i, (xb, yb, sb) in enumerate(data.blocks)]
+        parts = [
+            dask.delayed(_blocks.loss_grad, pure=True)(
+                th_d, xb, yb, sb, job, dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job)}"
+            )
+            for i, (xb, yb, sb) in enumerate(data.blocks)
+        ]
         vec = run_graph(client, tree_sum(parts, label, split_every))
         n = vec[1]
         W = th[mask].astype(np.float64)
@@ -323,14 +402,21 @@ def lbfgs(client: Client, data: Data, job: Job, theta0: np.ndarray, l2: float, m
         if callback is not None and callback({"epoch": len(curve), "loss": loss}):
             raise StopIteration
 
-    res = scipy.optimize.minimize(fun, theta0.astype(np.float64), method="L-BFGS-B", jac=True,
-                                  callback=on_iteration,
-                                  options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
+    res = scipy.optimize.minimize(
+        fun,
+        theta0.astype(np.float64),
+        method="L-BFGS-B",
+        jac=True,
+        callback=on_iteration,
+        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
+    )
     theta = res.x.astype(dtype)
     if not math.isfinite(res.fun) or not np.isfinite(theta).all():
         l2_hint = f" or the L2 penalty (l2={l2})" if l2 else ""
-        raise FloatingPointError(f"lr: L-BFGS diverged (loss is {res.fun}); scale the inputs{l2_hint}. "
-                                 "The weights from before the call are kept.")
+        raise FloatingPointError(
+            f"lr: L-BFGS diverged (loss is {res.fun}); scale the inputs{l2_hint}. "
+            "The weights from before the call are kept."
+        )
     reason = "converged" if res.status == 0 else ("callback" if res.status == 99 else "max_iter")
     return TrainResult(theta, curve, reason, str(res.message), int(res.nit))
 
@@ -338,6 +424,7 @@ def lbfgs(client: Client, data: Data, job: Job, theta0: np.ndarray, l2: float, m
 # ------------------------------------------------------------------------------------------------------
 # Local SGD
 # ------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class LocalPlan:
@@ -348,31 +435,50 @@ class LocalPlan:
     template: Round
     schedule: _training.Schedule
     stopping: _training.EarlyStopping | None
-    validation: Data | None = None      # a held-out dask array, or None
-    holdout: tuple | None = None        # (fraction, seed): validate on rows held out of every block
+    validation: Data | None = None  # a held-out dask array, or None
+    holdout: tuple | None = None  # (fraction, seed): validate on rows held out of every block
     callback: Callable[[dict], bool | None] | None = None
-    state: np.ndarray | None = None     # optimizer state to continue from (warm start)
+    state: np.ndarray | None = None  # optimizer state to continue from (warm start)
     first_round: int = 0
 
 
-def evaluate(client: Client, data: Data, job: Job, theta: np.ndarray, holdout: tuple | None = None,
-             split_every: int = SPLIT_EVERY, label: str = "fastmlp-metrics") -> tuple[float, float]:
+def evaluate(
+    client: Client,
+    data: Data,
+    job: Job,
+    theta: np.ndarray,
+    holdout: tuple | None = None,
+    split_every: int = SPLIT_EVERY,
+    label: str = "fastmlp-metrics",
+) -> tuple[float, float]:
     """(validation loss, validation score) of the weights ``theta`` over ``data`` (or the held-out rows of
     its blocks), as exact sums over blocks."""
     th_d = broadcast(theta, label + "-theta")
-    parts = [dask.delayed(_blocks.metrics, pure=True)(
-                 th_d, xb, yb, sb, job, holdout, i,
-                 dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job, holdout)}")
-             for i, (xb, yb, sb) in enumerate(data.blocks)]
+    parts = [
+        dask.delayed(_blocks.metrics, pure=True)(
+            th_d,
+            xb,
+            yb,
+            sb,
+            job,
+            holdout,
+            i,
+            dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job, holdout)}",
+        )
+        for i, (xb, yb, sb) in enumerate(data.blocks)
+    ]
     vec = run_graph(client, tree_sum(parts, label, split_every))
     if vec[1] <= 0:
-        raise ValueError("validation: no validation rows (the held-out fraction of every block is empty, or "
-                         "all validation weights are zero)")
+        raise ValueError(
+            "validation: no validation rows (the held-out fraction of every block is empty, or "
+            "all validation weights are zero)"
+        )
     return _blocks.score_from_metrics(vec, job)
 
 
-def local_sgd(client: Client, data: Data, job: Job, theta0: np.ndarray, plan: LocalPlan,
-              split_every: int = SPLIT_EVERY) -> TrainResult:
+def local_sgd(
+    client: Client, data: Data, job: Job, theta0: np.ndarray, plan: LocalPlan, split_every: int = SPLIT_EVERY
+) -> TrainResult:
     """Rounds of data-parallel training: every block runs ``template.epochs`` local epochs of the compiled
     epoch loop from the current weights and optimizer state; the client replaces both by their averages
     weighted by the blocks' row counts. Stops after ``rounds`` rounds, or by early stopping on the
@@ -381,8 +487,11 @@ def local_sgd(client: Client, data: Data, job: Job, theta0: np.ndarray, plan: Lo
     P = theta0.shape[0]
     s1, s2 = _blocks.state_sizes(plan.template.kind, P)
     theta = theta0.astype(dtype).copy()
-    state = plan.state if plan.state is not None and plan.state.shape == (s1 + s2 + 1,) \
+    state = (
+        plan.state
+        if plan.state is not None and plan.state.shape == (s1 + s2 + 1,)
         else np.zeros(s1 + s2 + 1, dtype=np.float64)
+    )
     opt = _training_opt(plan.template, dtype)
     plan.schedule.start(plan.template.lr)
     label = "fastmlp-localsgd"
@@ -396,23 +505,35 @@ def local_sgd(client: Client, data: Data, job: Job, theta0: np.ndarray, plan: Lo
         rnd = replace(plan.template, index=r, lr=float(opt.lr), holdout=plan.holdout)
         th_d = broadcast(theta, label + "-theta")
         st_d = broadcast(state.astype(dtype) if s1 else state, label + "-state")
-        parts = [dask.delayed(_blocks.local_epochs, pure=True)(
-                     th_d, st_d, xb, yb, sb, job, rnd, i,
-                     dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, st_d.key, xb.key, job, rnd)}")
-                 for i, (xb, yb, sb) in enumerate(data.blocks)]
+        parts = [
+            dask.delayed(_blocks.local_epochs, pure=True)(
+                th_d,
+                st_d,
+                xb,
+                yb,
+                sb,
+                job,
+                rnd,
+                i,
+                dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, st_d.key, xb.key, job, rnd)}",
+            )
+            for i, (xb, yb, sb) in enumerate(data.blocks)
+        ]
         vec = run_graph(client, tree_sum(parts, f"{label}-{r}", split_every))
         n = vec[0]
         if n <= 0:
             raise ValueError("X: no training rows")
         loss = vec[1] / n
-        new_theta = (vec[2:2 + P] / n).astype(dtype)
+        new_theta = (vec[2 : 2 + P] / n).astype(dtype)
         if not math.isfinite(loss) or not np.isfinite(new_theta).all():
             what = f"loss is {loss}" if not math.isfinite(loss) else "the parameters are not finite"
             l2 = f" or the L2 penalty (l2={rnd.l2})" if rnd.l2 else ""
-            raise FloatingPointError(f"lr: training diverged at round {r + 1} ({what}); lower the learning rate "
-                                     f"(lr={rnd.lr}){l2}. The weights from before that round are kept.")
+            raise FloatingPointError(
+                f"lr: training diverged at round {r + 1} ({what}); lower the learning rate "
+                f"(lr={rnd.lr}){l2}. The weights from before that round are kept."
+            )
         theta = new_theta
-        state = vec[2 + P:] / n
+        state = vec[2 + P :] / n
         state[-1] = round(state[-1])
         seen += int(n) * rnd.epochs
         curve.append(float(loss))
@@ -434,24 +555,47 @@ def local_sgd(client: Client, data: Data, job: Job, theta0: np.ndarray, plan: Lo
         plan.schedule.after_epoch(opt, seen)
         if stop:
             break
-    if stopping is not None and stopping.restore_best and stopping.best_theta is not None \
-            and math.isfinite(stopping.best) and stopping.best_theta.shape == theta.shape:
+    if (
+        stopping is not None
+        and stopping.restore_best
+        and stopping.best_theta is not None
+        and math.isfinite(stopping.best)
+        and stopping.best_theta.shape == theta.shape
+    ):
         theta = stopping.best_theta.copy()
     best = stopping.best_epoch if stopping is not None else None
-    return TrainResult(theta, curve, reason, n_iter=len(curve), val_loss_curve=vcurve if val_data else None,
-                       val_score_curve=scurve if val_data else None, best_epoch=best, samples_seen=seen,
-                       state=state)
+    return TrainResult(
+        theta,
+        curve,
+        reason,
+        n_iter=len(curve),
+        val_loss_curve=vcurve if val_data else None,
+        val_score_curve=scurve if val_data else None,
+        best_epoch=best,
+        samples_seen=seen,
+        state=state,
+    )
 
 
 def _training_opt(template: Round, dtype) -> _blocks.Optimizer:
     """A client-side optimizer object for the schedules to adjust ``lr`` on (no state of its own)."""
-    return _blocks.Optimizer(template.kind, 0, dtype, lr=template.lr, l2=template.l2, momentum=template.momentum,
-                             beta1=template.beta1, beta2=template.beta2, eps=template.eps)
+    return _blocks.Optimizer(
+        template.kind,
+        0,
+        dtype,
+        lr=template.lr,
+        l2=template.l2,
+        momentum=template.momentum,
+        beta1=template.beta1,
+        beta2=template.beta2,
+        eps=template.eps,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
 # Inference
 # ------------------------------------------------------------------------------------------------------
+
 
 def model_key(model) -> str:
     """A graph key for a fitted model, from its parameters and configuration."""
@@ -493,10 +637,20 @@ def infer(model, X, what: str, layer: int = -1) -> da.Array:
     name = f"fastmlp-{what}-" + tokenize(Xd, key, what, layer)
     meta = np.empty((0,) + sample.shape[1:], dtype=sample.dtype)
     if sample.ndim == 1:
-        return Xd.map_blocks(_blocks.infer, model_d, key, what, layer, dtype=sample.dtype, drop_axis=1,
-                             meta=meta, name=name)
-    return Xd.map_blocks(_blocks.infer, model_d, key, what, layer, dtype=sample.dtype,
-                         chunks=(Xd.chunks[0], (sample.shape[1],)), meta=meta, name=name)
+        return Xd.map_blocks(
+            _blocks.infer, model_d, key, what, layer, dtype=sample.dtype, drop_axis=1, meta=meta, name=name
+        )
+    return Xd.map_blocks(
+        _blocks.infer,
+        model_d,
+        key,
+        what,
+        layer,
+        dtype=sample.dtype,
+        chunks=(Xd.chunks[0], (sample.shape[1],)),
+        meta=meta,
+        name=name,
+    )
 
 
 def _n_features(model) -> int | None:

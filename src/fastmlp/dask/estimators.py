@@ -9,6 +9,7 @@ single-process estimator with the same ``random_state`` starts from, minimise th
 (``alpha`` per minibatch row, sample weights scaled to mean 1), report the same fitted attributes, and
 ``to_local()`` returns a plain fitted ``FastMLPClassifier`` / ``FastMLPRegressor`` with the trained weights.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -19,7 +20,9 @@ import numpy as np
 try:
     import sklearn  # noqa: F401
 except ImportError as exc:  # pragma: no cover
-    raise ImportError("fastmlp.dask's estimators need scikit-learn: pip install 'fastmlp[dask,sklearn]'") from exc
+    raise ImportError(
+        "fastmlp.dask's estimators need scikit-learn: pip install 'fastmlp[dask,sklearn]'"
+    ) from exc
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -36,8 +39,14 @@ from ._blocks import Round
 
 SOLVERS = ("lbfgs", "local-sgd")
 LOCAL_SOLVERS = ("adam", "sgd")
-_RULES = {"lr": "learning_rate_init", "l2": "alpha", "momentum": "momentum", "beta1": "beta_1",
-          "beta2": "beta_2", "eps": "epsilon"}
+_RULES = {
+    "lr": "learning_rate_init",
+    "l2": "alpha",
+    "momentum": "momentum",
+    "beta1": "beta_1",
+    "beta2": "beta_2",
+    "eps": "epsilon",
+}
 
 
 def _is_int(v) -> bool:
@@ -54,15 +63,19 @@ class _DaskMLP(BaseEstimator):
     # ----------------------------------------------------------------------------------------------
     def _check_params(self) -> None:
         h = self.hidden_layer_sizes
-        sizes = [h] if _is_int(h) else (list(h) if hasattr(h, "__iter__") and not isinstance(h, str) else None)
+        sizes = (
+            [h] if _is_int(h) else (list(h) if hasattr(h, "__iter__") and not isinstance(h, str) else None)
+        )
         if sizes is None or not all(_is_int(s) and s >= 1 for s in sizes):
             raise ParameterError(f"hidden_layer_sizes: expected an int or a sequence of ints >= 1, got {h!r}")
         self._hidden = [int(s) for s in sizes]
         act = self.activation
         if isinstance(act, list):
             if len(act) != len(self._hidden):
-                raise ParameterError(f"activation: got {len(act)} activations for {len(self._hidden)} hidden "
-                                     "layers (give one name for all, or one per hidden layer)")
+                raise ParameterError(
+                    f"activation: got {len(act)} activations for {len(self._hidden)} hidden "
+                    "layers (give one name for all, or one per hidden layer)"
+                )
             self._activation = [a if isinstance(a, str) else tuple(a) for a in act]
             for a in self._activation:
                 parse_activation(a)
@@ -98,7 +111,7 @@ class _DaskMLP(BaseEstimator):
         """The int that seeds the shuffles and the hold-out split (drawn once from ``random_state``)."""
         if _is_int(self.random_state):
             return int(self.random_state)
-        return int(random_state.randint(0, 2 ** 31 - 1))
+        return int(random_state.randint(0, 2**31 - 1))
 
     # ----------------------------------------------------------------------------------------------
     # Fitting
@@ -111,16 +124,19 @@ class _DaskMLP(BaseEstimator):
         block. ``classes`` (classifier): the labels, when the data does not show them all. Returns self."""
         self._check_params()
         if validation_data is not None and self.solver == "lbfgs":
-            raise ValueError("validation_data: the lbfgs solver takes no validation data (use "
-                             "solver='local-sgd')")
+            raise ValueError(
+                "validation_data: the lbfgs solver takes no validation data (use solver='local-sgd')"
+            )
         Xd, names = _core.as_dask_array(X, "X")
         yd, _ = _core.as_dask_array(y, "y")
         swd = None if sample_weight is None else _core.as_dask_array(sample_weight, "sample_weight")[0]
         _core.check_xy(Xd, yd, swd)
         warm = self.warm_start and hasattr(self, "model_")
         if warm and Xd.shape[1] != self.n_features_in_:
-            raise ValueError(f"X: has {Xd.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
+            raise ValueError(
+                f"X: has {Xd.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         dtype = self._fit_dtype(Xd, warm)
         random_state = check_random_state(self.random_state)
         with _core.cluster_client(self.client) as c:
@@ -129,9 +145,16 @@ class _DaskMLP(BaseEstimator):
                 model = self.model_
             else:
                 output, loss = self._output_and_loss(n_outputs, cls)
-                model = FastMLP([Xd.shape[1]] + self._hidden + [n_outputs], activation=self._activation,
-                                output=output, loss=loss, dtype=dtype, seed=random_state, backend=self.backend,
-                                init="sklearn")
+                model = FastMLP(
+                    [Xd.shape[1]] + self._hidden + [n_outputs],
+                    activation=self._activation,
+                    output=output,
+                    loss=loss,
+                    dtype=dtype,
+                    seed=random_state,
+                    backend=self.backend,
+                    init="sklearn",
+                )
             if model.backend != self.backend:
                 model.backend = self.backend
             class_weights = self._class_weights(cls, counts)
@@ -164,9 +187,11 @@ class _DaskMLP(BaseEstimator):
         import dask.array as da
 
         from . import _blocks
+
         yl = yd if yd.ndim == 1 else yd[:, 0]
-        w = da.map_blocks(_blocks.prepare_weights, swd, yl, job, 1.0, dtype=np.float64,
-                          meta=np.empty((0,), np.float64))
+        w = da.map_blocks(
+            _blocks.prepare_weights, swd, yl, job, 1.0, dtype=np.float64, meta=np.empty((0,), np.float64)
+        )
         return float(client.compute(w.astype(np.float64).sum()).result())
 
     def _fit_lbfgs(self, client, data, job, model, l2):
@@ -174,13 +199,18 @@ class _DaskMLP(BaseEstimator):
             if self.verbose:
                 print(f"Iteration {info['epoch']}, loss = {self._report(model, info['loss'], l2 / 2):.8f}")
 
-        result = _core.lbfgs(client, data, job, model.get_params_vector(), l2, self.max_iter, self.max_fun,
-                             self.tol, report)
+        result = _core.lbfgs(
+            client, data, job, model.get_params_vector(), l2, self.max_iter, self.max_fun, self.tol, report
+        )
         result.loss_curve = [self._report(model, v, l2 / 2, result.theta) for v in result.loss_curve]
         if result.reason != "converged":
-            warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s):\n{result.message}\n\n"
-                          "Increase the number of iterations to improve the convergence (max_iter), or scale "
-                          "the data.", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"lbfgs failed to converge after {result.n_iter} iteration(s):\n{result.message}\n\n"
+                "Increase the number of iterations to improve the convergence (max_iter), or scale "
+                "the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         return result
 
     def _fit_local(self, client, data, job, model, alpha, validation_data, random_state, warm):
@@ -197,22 +227,36 @@ class _DaskMLP(BaseEstimator):
         else:
             kind = "nesterov" if self.nesterovs_momentum else "momentum"
             hyper = dict(momentum=self.momentum)
-        template = Round(0, seed, int(self.local_epochs), batch_size, kind, float(self.learning_rate_init),
-                         float(alpha), True, bool(self.shuffle), **{k: float(v) for k, v in hyper.items()})
-        schedule = _training.make_schedule(self.learning_rate if self.local_solver == "sgd" else "constant",
-                                           self.power_t)
+        template = Round(
+            0,
+            seed,
+            int(self.local_epochs),
+            batch_size,
+            kind,
+            float(self.learning_rate_init),
+            float(alpha),
+            True,
+            bool(self.shuffle),
+            **{k: float(v) for k, v in hyper.items()},
+        )
+        schedule = _training.make_schedule(
+            self.learning_rate if self.local_solver == "sgd" else "constant", self.power_t
+        )
         early = bool(self.early_stopping)
         val = holdout = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+                raise ValueError(
+                    "validation_data: expected (X_val, y_val) or (X_val, y_val, sample_weight_val)"
+                )
             Xv, _ = _core.as_dask_array(validation_data[0], "validation_data[0]")
             yv, _ = _core.as_dask_array(validation_data[1], "validation_data[1]")
             swv = None
             if len(validation_data) == 3 and validation_data[2] is not None:
                 swv = _core.as_dask_array(validation_data[2], "validation_data[2]")[0]
-            _core.check_xy(Xv, yv, swv, self.n_features_in_ if warm else model.layer_sizes[0],
-                           "validation_data[0]")
+            _core.check_xy(
+                Xv, yv, swv, self.n_features_in_ if warm else model.layer_sizes[0], "validation_data[0]"
+            )
             val = _core.prepare(client, Xv, yv, swv, job, persist=self.persist, what="validation_data[0]")
         elif early:
             holdout = (float(self.validation_fraction), seed)
@@ -222,7 +266,9 @@ class _DaskMLP(BaseEstimator):
             stopping = old
             stopping.min_delta, stopping.patience = float(self.tol), self.n_iter_no_change + 1
         else:
-            stopping = _training.EarlyStopping(monitor, self.tol, self.n_iter_no_change + 1, restore_best=early)
+            stopping = _training.EarlyStopping(
+                monitor, self.tol, self.n_iter_no_change + 1, restore_best=early
+            )
         self._stopping = stopping
 
         def report(info):
@@ -231,16 +277,28 @@ class _DaskMLP(BaseEstimator):
                 if "val_score" in info:
                     print(f"Validation score: {info['val_score']:f}")
 
-        plan = _core.LocalPlan(int(self.max_iter), template, schedule, stopping, val, holdout, report,
-                               state=getattr(self, "_opt_state", None) if warm else None,
-                               first_round=model.n_epochs if warm else 0)
+        plan = _core.LocalPlan(
+            int(self.max_iter),
+            template,
+            schedule,
+            stopping,
+            val,
+            holdout,
+            report,
+            state=getattr(self, "_opt_state", None) if warm else None,
+            first_round=model.n_epochs if warm else 0,
+        )
         reg = -(-max(1, n_rows) // batch_size) * alpha / (2.0 * max(1, n_rows))
         result = _core.local_sgd(client, data, job, model.get_params_vector(), plan)
         result.loss_curve = [self._report(model, v, reg, result.theta) for v in result.loss_curve]
         self._opt_state = result.state
         if result.reason == "epochs" and result.n_iter == self.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         return result
 
     def _report(self, model, raw, reg_coef, theta=None):
@@ -272,9 +330,14 @@ class _DaskMLP(BaseEstimator):
         self.t_ = (getattr(self, "t_", 0) if warm else 0) + result.samples_seen
         early = self.solver == "local-sgd" and self.early_stopping
         if result.val_score_curve is not None:
-            prev_v = list(self.validation_scores_ or []) if warm and hasattr(self, "validation_scores_") else []
-            prev_l = list(self.validation_loss_curve_ or []) if warm and hasattr(self, "validation_loss_curve_") \
+            prev_v = (
+                list(self.validation_scores_ or []) if warm and hasattr(self, "validation_scores_") else []
+            )
+            prev_l = (
+                list(self.validation_loss_curve_ or [])
+                if warm and hasattr(self, "validation_loss_curve_")
                 else []
+            )
             self.validation_scores_ = prev_v + list(result.val_score_curve)
             self.validation_loss_curve_ = prev_l + list(result.val_loss_curve)
         else:
@@ -314,6 +377,7 @@ class _DaskMLP(BaseEstimator):
         Xs, ys = self._stub(d)
         if getattr(self, "feature_names_in_", None) is not None:
             import pandas as pd
+
             Xs = pd.DataFrame(Xs, columns=list(self.feature_names_in_))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -321,12 +385,25 @@ class _DaskMLP(BaseEstimator):
             if self._classifier:
                 est.set_params(class_weight=None)
             est.fit(Xs, ys)  # a stub fit builds the fitted structure; the weights are replaced below
-        est.set_params(**{k: v for k, v in self._local_params().items()
-                          if k in ("max_iter", "early_stopping", "warm_start", "class_weight")})
+        est.set_params(
+            **{
+                k: v
+                for k, v in self._local_params().items()
+                if k in ("max_iter", "early_stopping", "warm_start", "class_weight")
+            }
+        )
         est.coefs_ = [W.copy() for W in self.model_.weights]
         est.intercepts_ = [b.copy() for b in self.model_.biases]
-        for attr in ("loss_curve_", "loss_", "n_iter_", "t_", "best_loss_", "validation_scores_",
-                     "best_validation_score_", "validation_loss_curve_"):
+        for attr in (
+            "loss_curve_",
+            "loss_",
+            "n_iter_",
+            "t_",
+            "best_loss_",
+            "validation_scores_",
+            "best_validation_score_",
+            "validation_loss_curve_",
+        ):
             setattr(est, attr, getattr(self, attr))
         return est
 
@@ -371,13 +448,40 @@ class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
 
     _classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *, solver="lbfgs", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype=None, backend="auto", local_solver="adam", local_epochs=1,
-                 client=None, persist="auto"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation=DEFAULT_HIDDEN,
+        *,
+        solver="lbfgs",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        class_weight=None,
+        dtype=None,
+        backend="auto",
+        local_solver="adam",
+        local_epochs=1,
+        client=None,
+        persist="auto",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -464,6 +568,7 @@ class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
 
     def _local_estimator(self):
         from ..sklearn import FastMLPClassifier
+
         return FastMLPClassifier(**self._local_params())
 
     def predict_proba(self, X):
@@ -492,13 +597,40 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
     """``FastMLPRegressor`` trained on a Dask cluster (one or several outputs; ``loss`` "squared_error"
     or "poisson"). Parameters: see ``DaskMLPClassifier``."""
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation=DEFAULT_HIDDEN, *,
-                 solver="lbfgs", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=None, backend="auto", local_solver="adam",
-                 local_epochs=1, client=None, persist="auto"):
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation=DEFAULT_HIDDEN,
+        *,
+        solver="lbfgs",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+        backend="auto",
+        local_solver="adam",
+        local_epochs=1,
+        client=None,
+        persist="auto",
+    ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -554,6 +686,7 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
 
     def _local_estimator(self):
         from ..sklearn import FastMLPRegressor
+
         return FastMLPRegressor(**self._local_params())
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -561,6 +694,7 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
         if not _core.is_dask_collection(X):
             return self.to_local().score(X, y, sample_weight)
         import dask
+
         pred = self.predict(X)
         yd, _ = _core.as_dask_array(y, "y", need_lengths=False)
         P = pred if pred.ndim == 2 else pred[:, None]
@@ -568,8 +702,9 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
         w = None if sample_weight is None else _core.as_dask_array(sample_weight, "sample_weight", False)[0]
         ww = 1.0 if w is None else w[:, None]
         wsum = Y.shape[0] if w is None else w.sum()
-        sy, sy2, ssr, wtot = dask.compute((ww * Y).sum(axis=0), (ww * Y * Y).sum(axis=0),
-                                          (ww * (Y - P) ** 2).sum(axis=0), wsum)
+        sy, sy2, ssr, wtot = dask.compute(
+            (ww * Y).sum(axis=0), (ww * Y * Y).sum(axis=0), (ww * (Y - P) ** 2).sum(axis=0), wsum
+        )
         ss_tot = sy2 - sy * sy / wtot
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = np.where(ss_tot > 0, 1 - ssr / np.where(ss_tot > 0, ss_tot, 1), np.where(ssr == 0, 1.0, 0.0))
