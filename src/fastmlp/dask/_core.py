@@ -504,7 +504,7 @@ def local_sgd(
     for r in range(plan.first_round, plan.first_round + plan.rounds):
         rnd = replace(plan.template, index=r, lr=float(opt.lr), holdout=plan.holdout)
         th_d = broadcast(theta, label + "-theta")
-        st_d = broadcast(state.astype(dtype) if s1 else state, label + "-state")
+        st_d = broadcast(state, label + "-state")  # float64: the step count t stays exact
         parts = [
             dask.delayed(_blocks.local_epochs, pure=True)(
                 th_d,
