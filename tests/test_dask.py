@@ -278,14 +278,19 @@ def test_grid_search_through_joblib_dask_backend(client):
 # ------------------------------------------------------------------------------------------------------
 
 
-def test_worker_killed_mid_run_gives_the_undisturbed_result(client, tmp_path):
+@pytest.mark.parametrize("solver", ["lbfgs", "local-sgd"])
+def test_worker_killed_mid_run_gives_the_undisturbed_result(client, tmp_path, solver):
     X, y = _problem(3000, 20, 3, dtype=np.float32)
     Xd, yd = da.from_array(X, chunks=(250, 20)), da.from_array(y, chunks=250)
 
     def train(callback=None):
         m = FastMLP([20, 32, 3], dtype=np.float32, seed=4)
-        return fd.fit_lbfgs(m, Xd, yd, max_iter=12, client=client, persist=True, callback=callback)
+        if solver == "lbfgs":
+            return fd.fit_lbfgs(m, Xd, yd, max_iter=12, client=client, persist=True, callback=callback)
+        return fd.fit_local_sgd(m, Xd, yd, rounds=6, local_epochs=2, optimizer="momentum", lr=0.02,
+                                client=client, persist=True, callback=callback)
 
+    client.wait_for_workers(2, timeout=60)
     undisturbed = train()
     victim = sorted(client.scheduler_info(n_workers=-1)["workers"])[0]
     killed = threading.Event()
@@ -326,6 +331,9 @@ def test_data_larger_than_worker_memory_streams():
         m = FastMLP([100, 8, 2], dtype=np.float32, seed=0)
         fd.fit_lbfgs(m, X, y, max_iter=2, client=c, classes=[0, 1])
         assert m.n_epochs == 2 and m.loss_curve[-1] < m.loss_curve[0] + 1e-6
+        workers = c.scheduler_info(n_workers=-1)["workers"].values()
+        managed = sum(w["metrics"]["managed_bytes"] for w in workers)
+        assert managed < 100e6   # streamed from the graph, not persisted
         p = fd.predict(m, X)
         assert isinstance(p, da.Array) and p.shape == (1_500_000,)
         counts = c.compute(da.bincount(p, minlength=2)).result()
@@ -467,3 +475,40 @@ def test_cli_trains_from_a_directory_of_csv_files_on_a_cluster(client, tmp_path,
     )
     assert rc == 0, capsys.readouterr().err
     assert FastMLP.load(out).n_epochs == 3
+
+
+def test_estimators_clone_pickle_and_take_numpy_input(client):
+    from sklearn.base import clone
+    X, y = _problem(400, 6, 3)
+    est = fd.DaskMLPClassifier((8,), max_iter=5, random_state=0, client=client)
+    twin = clone(est)
+    assert twin.client is client and twin.get_params()["max_iter"] == 5
+    est.fit(X, y)   # NumPy input is wrapped in a dask array
+    again = pickle.loads(pickle.dumps(est))
+    assert again.client == client.scheduler.address
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    assert isinstance(est.predict(X), np.ndarray) and isinstance(est.predict(da.from_array(X)), da.Array)
+    with pytest.raises(ValueError, match="solver"):
+        fd.DaskMLPClassifier(solver="adam", client=client).fit(X, y)
+
+
+def test_cli_parquet_on_a_local_cluster_it_starts(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from fastmlp.cli import main
+    X, y = _problem(400, 3, 2)
+    data = tmp_path / "pq"
+    data.mkdir()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(y=y)
+    for i in range(2):
+        frame.iloc[200 * i:200 * (i + 1)].to_parquet(data / f"part{i}.parquet")
+    out = tmp_path / "m.npz"
+    rc = main(["train", str(data), "--dask-workers", "1", "--epochs", "4", "--local-epochs", "2",
+               "--scale", "standard", "--hidden", "4", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "task: classify" in text and "1 worker(s)" in text
+    m = FastMLP.load(out)
+    assert m.n_epochs == 4 and m.metadata["input_scaling"]["method"] == "standard"
+    rc = main(["train", str(tmp_path / "nothing"), "--dask-workers", "1", "-o", str(out)])
+    assert rc == 1 and "no .csv, .tsv or .parquet files" in capsys.readouterr().err

@@ -54,6 +54,38 @@ def _target(frame: Any, target: str | None) -> str:
     return frame.columns[i]
 
 
+def _features_block(part: Any, features: list) -> np.ndarray:
+    return part[features].to_numpy(dtype=np.float64)
+
+
+def _target_block(part: Any, tcol: Any, dtype: Any) -> np.ndarray:
+    return part[tcol].to_numpy(dtype=dtype)
+
+
+def _arrays(client: Any, frame: Any, features: list, tcol: Any) -> tuple[Any, Any]:
+    """X (n, d) float64 and y (n,) as dask arrays built from the *same* partitions of ``frame`` (selecting
+    columns separately lets dask fuse Parquet row groups differently for X and y), with known row
+    counts (one pass over the files)."""
+    import dask
+    import dask.array as da
+
+    bad = [str(c) for c in features if getattr(frame.dtypes[c], "kind", "O") not in "biuf"]
+    if bad:
+        raise CLIError(f"data: feature columns {bad[:5]} are not numeric")
+    kind = getattr(frame.dtypes[tcol], "kind", "O")
+    ydtype = np.dtype(frame.dtypes[tcol]) if kind in "biufb" else np.dtype(object)
+    parts = frame.to_delayed(optimize_graph=True)
+    lengths = client.compute([dask.delayed(len)(p) for p in parts], sync=True)
+    keep = [(p, n) for p, n in zip(parts, lengths) if n]
+    if not keep:
+        raise CLIError("data: the files hold no rows")
+    xs = [da.from_delayed(dask.delayed(_features_block)(p, list(features)), shape=(n, len(features)),
+                          dtype=np.float64) for p, n in keep]
+    ys = [da.from_delayed(dask.delayed(_target_block)(p, tcol, ydtype), shape=(n,), dtype=ydtype)
+          for p, n in keep]
+    return da.concatenate(xs), da.concatenate(ys)
+
+
 def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
     """The cluster path of ``fastmlp train``."""
     import fastmlp.dask as fd
@@ -76,8 +108,7 @@ def cmd_train_cluster(args: argparse.Namespace, say: Any) -> int:
     if not features:
         raise CLIError("data: no feature columns besides the target")
     with fd.cluster_client(args.scheduler, n_workers=args.dask_workers) as client:
-        X = frame[features].to_dask_array(lengths=True)
-        y = frame[tcol].to_dask_array(lengths=True)
+        X, y = _arrays(client, frame, features, tcol)
         n = int(X.shape[0])
         values = np.asarray(
             client.compute(y.map_blocks(np.unique, dtype=y.dtype, chunks=(np.nan,)), sync=True)

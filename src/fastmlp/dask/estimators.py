@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover
     raise ImportError(
         "fastmlp.dask's estimators need scikit-learn: pip install 'fastmlp[dask,sklearn]'"
     ) from exc
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -437,6 +437,25 @@ class _DaskMLP(BaseEstimator):
         tags.non_deterministic = False
         return tags
 
+    # A distributed.Client can be neither deep-copied nor pickled: clones share it, pickles keep its
+    # scheduler's address (a fitted estimator's weights live in ``model_``, not on the cluster).
+    def __sklearn_clone__(self):
+        params = self.get_params(deep=False)
+        client = params.pop("client")
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, client=client)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        client = state.get("client")
+        if client is not None and not isinstance(client, str):
+            state["client"] = getattr(getattr(client, "scheduler", None), "address", None)
+        return state
+
+    def _compute(self, *collections):
+        """Compute dask collections on this estimator's cluster (its client, address, or the default)."""
+        with _core.cluster_client(self.client) as c:
+            return c.compute(list(collections), sync=True)
+
 
 class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
     """``FastMLPClassifier`` trained on a Dask cluster (binary, multiclass and multilabel targets).
@@ -588,9 +607,9 @@ class DaskMLPClassifier(ClassifierMixin, _DaskMLP):
         if yd.ndim == 2 and pred.ndim == 1:
             correct = pred == yd[:, 0]
         if sample_weight is None:
-            return float(correct.mean().compute())
+            return float(self._compute(correct.mean())[0])
         sw, _ = _core.as_dask_array(sample_weight, "sample_weight", need_lengths=False)
-        return float(((correct * sw).sum() / sw.sum()).compute())
+        return float(self._compute((correct * sw).sum() / sw.sum())[0])
 
 
 class DaskMLPRegressor(RegressorMixin, _DaskMLP):
@@ -693,7 +712,7 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
         """R² of ``predict(X)`` (averaged over outputs), computed where the data is."""
         if not _core.is_dask_collection(X):
             return self.to_local().score(X, y, sample_weight)
-        import dask
+        import dask.array as da
 
         pred = self.predict(X)
         yd, _ = _core.as_dask_array(y, "y", need_lengths=False)
@@ -701,8 +720,8 @@ class DaskMLPRegressor(RegressorMixin, _DaskMLP):
         Y = (yd if yd.ndim == 2 else yd[:, None]).astype(np.float64)
         w = None if sample_weight is None else _core.as_dask_array(sample_weight, "sample_weight", False)[0]
         ww = 1.0 if w is None else w[:, None]
-        wsum = Y.shape[0] if w is None else w.sum()
-        sy, sy2, ssr, wtot = dask.compute(
+        wsum = da.ones_like(Y[:, 0]).sum() if w is None else w.sum()
+        sy, sy2, ssr, wtot = self._compute(
             (ww * Y).sum(axis=0), (ww * Y * Y).sum(axis=0), (ww * (Y - P) ** 2).sum(axis=0), wsum
         )
         ss_tot = sy2 - sy * sy / wtot
