@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from ..model import FastMLP
 from ..validation import ParameterError, check_bool, check_param
 from . import _core
 from ._blocks import Job, Round
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array as da
 
 
 def _check_model(model) -> FastMLP:
@@ -288,18 +292,18 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def predict(model, X):
+def predict(model: Any, X: Any) -> da.Array:
     """Predictions of a fitted ``FastMLP`` (or scikit-learn estimator) for the dask array X (n, d), lazily:
     a dask array (n,) of labels / outputs, or (n, d_out) for multilabel and multi-output models."""
     return _core.infer(_unwrap(model), X, "predict")
 
 
-def predict_proba(model, X):
+def predict_proba(model: Any, X: Any) -> da.Array:
     """Class probabilities (n, n_classes) of a fitted classifier for the dask array X, lazily."""
     return _core.infer(_unwrap(model), X, "predict_proba")
 
 
-def transform(model, X, layer: int = -1):
+def transform(model: Any, X: Any, layer: int = -1) -> da.Array:
     """The activations (n, size of hidden layer ``layer``) of a fitted model for the dask array X, lazily."""
     return _core.infer(_unwrap(model), X, "transform", layer)
 
