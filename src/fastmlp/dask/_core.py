@@ -371,8 +371,6 @@ def lbfgs(
     Each evaluation sends θ (cast to the model's dtype, as the single-process engine computes with it) to
     the workers, every block returns [Σ w L, n, Σ ∂(w L)/∂θ] in float64, a fixed tree sums them, and the
     client adds the L2 term: the same function ``FastMLP.fit(optimizer="lbfgs")`` minimises."""
-    import scipy.optimize
-
     dtype = np.dtype(job.dtype)
     mask = job.netspec.weight_mask()
     label = "fastmlp-lbfgs"
@@ -402,14 +400,7 @@ def lbfgs(
         if callback is not None and callback({"epoch": len(curve), "loss": loss}):
             raise StopIteration
 
-    res = scipy.optimize.minimize(
-        fun,
-        theta0.astype(np.float64),
-        method="L-BFGS-B",
-        jac=True,
-        callback=on_iteration,
-        options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol},
-    )
+    res = _training.minimize_lbfgs(fun, theta0.astype(np.float64), max_iter, max_fun, tol, on_iteration)
     theta = res.x.astype(dtype)
     if not math.isfinite(res.fun) or not np.isfinite(theta).all():
         l2_hint = f" or the L2 penalty (l2={l2})" if l2 else ""
