@@ -53,18 +53,31 @@ def _w1_data(client, rows, blocks):
     return X, y
 
 
-def _per_iteration(run, skip=1):
-    """Fastest seconds between consecutive callbacks, after ``skip`` warm-up iterations (the minimum: on a
-    machine shared with other jobs it is the figure least disturbed by them)."""
-    stamps = []
+def _per_iteration(run, cpu, skip=1):
+    """(fastest wall seconds between consecutive callbacks after ``skip`` warm-up iterations, median CPU
+    seconds per iteration of the busiest process). The fastest wall time is the figure least disturbed by
+    other jobs on a shared machine; CPU time (``cpu()``: CPU seconds used so far by each process) is not
+    disturbed by them at all, and shows how the work splits between workers."""
+    stamps, cpus = [], []
 
     def cb(*args):
         stamps.append(time.perf_counter())
+        cpus.append(cpu())
         return False
 
     run(cb)
     gaps = np.diff(stamps)[skip:]
-    return float(np.min(gaps)), len(stamps)
+    busiest = np.diff(np.array(cpus), axis=0)[skip:].max(axis=1)
+    return float(np.min(gaps)), float(np.median(busiest))
+
+
+def _worker_cpu(client):
+    addrs = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    return lambda: np.array([v for _, v in sorted(client.run(time.process_time, workers=addrs).items())])
+
+
+def _own_cpu():
+    return np.array([time.process_time()])
 
 
 def dask_lbfgs(client, X, y, iters):
@@ -74,7 +87,8 @@ def dask_lbfgs(client, X, y, iters):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _per_iteration(
-            lambda cb: fd.fit_lbfgs(m, X, y, max_iter=iters, client=client, callback=cb, persist=True)
+            lambda cb: fd.fit_lbfgs(m, X, y, max_iter=iters, client=client, callback=cb, persist=True),
+            _worker_cpu(client),
         )
 
 
@@ -85,7 +99,8 @@ def dask_local_sgd(client, X, y, rounds):
     return _per_iteration(
         lambda cb: fd.fit_local_sgd(
             m, X, y, rounds=rounds, batch_size=128, lr=0.01, client=client, callback=cb, persist=True
-        )
+        ),
+        _worker_cpu(client),
     )
 
 
@@ -95,7 +110,9 @@ def single_lbfgs(Xn, yn, iters):
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     with threadpool_limits(2), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _per_iteration(lambda cb: m.fit(Xn, yn, epochs=iters, optimizer="lbfgs", callback=cb))
+        return _per_iteration(
+            lambda cb: m.fit(Xn, yn, epochs=iters, optimizer="lbfgs", callback=cb), _own_cpu
+        )
 
 
 def single_epoch(Xn, yn, epochs):
@@ -104,7 +121,7 @@ def single_epoch(Xn, yn, epochs):
     m = FastMLP(SIZES, dtype=np.float32, seed=0)
     with threadpool_limits(2):
         return _per_iteration(
-            lambda cb: m.fit(Xn, yn, epochs=epochs, batch_size=128, lr=0.01, callback=cb), skip=0
+            lambda cb: m.fit(Xn, yn, epochs=epochs, batch_size=128, lr=0.01, callback=cb), _own_cpu, skip=0
         )
 
 
@@ -182,14 +199,14 @@ def main() -> None:
             X, y = _w1_data(client, args.rows, 8)
             if n == 2:
                 Xn, yn = client.compute([X, y], sync=True)
-            results[f"lbfgs_{n}"], _ = dask_lbfgs(client, X, y, args.iters)
-            results[f"sgd_{n}"], _ = dask_local_sgd(client, X, y, 4)
+            results[f"lbfgs_{n}"], results[f"lbfgs_cpu_{n}"] = dask_lbfgs(client, X, y, args.iters)
+            results[f"sgd_{n}"], results[f"sgd_cpu_{n}"] = dask_local_sgd(client, X, y, 4)
             results[f"predict_{n}"] = dask_predict(client, args.predict_rows, 16 * 2)
         finally:
             client.close()
             cluster.close()
-    results["lbfgs_single2"], _ = single_lbfgs(Xn, yn, args.iters)
-    results["sgd_single2"], _ = single_epoch(Xn, yn, 3)
+    results["lbfgs_single2"], results["lbfgs_cpu_single2"] = single_lbfgs(Xn, yn, args.iters)
+    results["sgd_single2"], results["sgd_cpu_single2"] = single_epoch(Xn, yn, 3)
     try:
         results["lbfgs_spark"] = spark_lbfgs(Xn, yn, 3)
     except Exception as exc:  # noqa: BLE001
@@ -208,10 +225,18 @@ def main() -> None:
             f"{label:<34}{r[key + '_1']:>10.3f}{r[key + '_2']:>11.3f}{r[key + '_single2']:>13.3f}"
             f"{r[key + '_2'] / r[key + '_1']:>8.2f}{r[key + '_2'] / r[key + '_single2']:>11.2f}"
         )
+    for key, label in (("lbfgs", "  CPU s, busiest process"), ("sgd", "  CPU s, busiest process")):
+        print(
+            f"{key + label:<34}{r[key + '_cpu_1']:>10.3f}{r[key + '_cpu_2']:>11.3f}"
+            f"{r[key + '_cpu_single2']:>13.3f}{r[key + '_cpu_2'] / r[key + '_cpu_1']:>8.2f}"
+            f"{r[key + '_cpu_2'] / r[key + '_cpu_single2']:>11.2f}"
+        )
     print(
         f"{f'predict {args.predict_rows:.0e} rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}"
         f"{'':>13}{r['predict_2'] / r['predict_1']:>8.2f}"
     )
+    print("(CPU s: per iteration, of the busiest worker process, or of the single process's 2 threads "
+          "together; unaffected by other jobs, it is the wall time a worker needs when it has its core)")
     print(f"Spark MLlib L-BFGS iteration, local[2]: {spark}")
     print(f"effective cores (2 one-thread GEMM processes vs 1): {cores_before:.2f} before, "
           f"{effective_cores():.2f} after; load average (1, 5, 15 min): "
