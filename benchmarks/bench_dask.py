@@ -135,13 +135,16 @@ def dask_predict(client, rows, blocks, repeat=2):
     X = da.random.default_rng(1).random((rows, 784), dtype=np.float32, chunks=(chunk, 784))
     counts = da.bincount(fd.predict(m, X), minlength=10)
     client.compute(da.bincount(fd.predict(m, X[:chunk]), minlength=10)).result()  # warm the workers
-    best = np.inf
+    cpu = _worker_cpu(client)
+    best, busiest = np.inf, np.inf
     for _ in range(repeat):
+        c0 = cpu()
         t0 = time.perf_counter()
         total = client.compute(counts).result().sum()
         best = min(best, time.perf_counter() - t0)
+        busiest = min(busiest, float((cpu() - c0).max()))
         assert total == rows
-    return best
+    return best, busiest
 
 
 def spark_lbfgs(Xn, yn, iters):  # pragma: no cover - needs pyspark and Java
@@ -201,7 +204,8 @@ def main() -> None:
                 Xn, yn = client.compute([X, y], sync=True)
             results[f"lbfgs_{n}"], results[f"lbfgs_cpu_{n}"] = dask_lbfgs(client, X, y, args.iters)
             results[f"sgd_{n}"], results[f"sgd_cpu_{n}"] = dask_local_sgd(client, X, y, 4)
-            results[f"predict_{n}"] = dask_predict(client, args.predict_rows, 16 * 2)
+            wall, cpu = dask_predict(client, args.predict_rows, 16 * 2)
+            results[f"predict_{n}"], results[f"predict_cpu_{n}"] = wall, cpu
         finally:
             client.close()
             cluster.close()
@@ -235,6 +239,10 @@ def main() -> None:
         f"{f'predict {args.predict_rows:.0e} rows (s)':<34}{r['predict_1']:>10.3f}{r['predict_2']:>11.3f}"
         f"{'':>13}{r['predict_2'] / r['predict_1']:>8.2f}"
     )
+    print(
+        f"{'  CPU s, busiest process':<34}{r['predict_cpu_1']:>10.3f}{r['predict_cpu_2']:>11.3f}"
+        f"{'':>13}{r['predict_cpu_2'] / r['predict_cpu_1']:>8.2f}"
+    )
     print("(CPU s: per iteration, of the busiest worker process, or of the single process's 2 threads "
           "together; unaffected by other jobs, it is the wall time a worker needs when it has its core)")
     print(f"Spark MLlib L-BFGS iteration, local[2]: {spark}")
@@ -243,7 +251,8 @@ def main() -> None:
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(
         "targets: L-BFGS and local-SGD 2w/1w <= 0.60; 2w/single <= 1.15; predict speed-up 1w/2w >= 1.7 "
-        f"(measured {r['predict_1'] / r['predict_2']:.2f})"
+        f"(measured {r['predict_1'] / r['predict_2']:.2f} wall, "
+        f"{r['predict_cpu_1'] / r['predict_cpu_2']:.2f} by the busiest worker's CPU time)"
     )
 
 
