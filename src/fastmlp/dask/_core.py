@@ -209,8 +209,41 @@ def prepare(
 ) -> Data:
     """The training data as the kernels want it, computed on the workers: X in one column block and the
     model's dtype (checked finite), y encoded, the row weights. Persisted when it fits (``persist="auto"``:
-    at most half the cluster's memory), else left as a graph that every pass recomputes block by block."""
+    at most half the cluster's memory) — block i on worker ⌊i·W/B⌋ of the W workers, so that every worker
+    holds (and computes on) an equal share — else left as a graph that every pass recomputes block by
+    block."""
     d = int(job.spec[0][0])
+    nbytes = X.shape[0] * (d * np.dtype(job.dtype).itemsize + 16)
+    if persist == "auto":
+        persist = nbytes <= PERSIST_FRACTION * cluster_memory(client)
+    placement = contextlib.nullcontext()
+    if persist:
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        n_blocks = len(X.chunks[0])
+
+        def where(key):
+            if isinstance(key, tuple) and len(key) > 1 and isinstance(key[1], int) and workers:
+                return [workers[min(key[1] * len(workers) // n_blocks, len(workers) - 1)]]
+            return None
+
+        # a preference, not a pin: a block whose worker is gone is recomputed anywhere
+        placement = dask.annotate(workers=where, allow_other_workers=True)
+    with placement:
+        arrays = _prepared_arrays(X, y, sample_weight, job, weight_scale, d)
+    if persist:
+        arrays = list(client.persist(arrays, optimize_graph=False))
+    else:
+        arrays = list(dask.optimize(*arrays))
+    Xp, Yp = arrays[0], arrays[1]
+    swp = arrays[2] if len(arrays) > 2 else None
+    xb = Xp.to_delayed(optimize_graph=False).ravel()
+    yb = Yp.to_delayed(optimize_graph=False).ravel()
+    sb = swp.to_delayed(optimize_graph=False).ravel() if swp is not None else [None] * len(xb)
+    return Data(Xp, Yp, swp, int(X.shape[0]), bool(persist), list(zip(xb, yb, sb)))
+
+
+def _prepared_arrays(X, y, sample_weight, job, weight_scale, d) -> list:
+    """[X prepared, Y encoded (, row weights)] as lazy dask arrays with X's row blocks."""
     Xp = X.rechunk({1: -1}).map_blocks(
         _blocks.prepare_x,
         job.dtype,
@@ -269,20 +302,7 @@ def prepare(
                 meta=np.empty((0,), job.dtype),
                 name="fastmlp-weights-" + tokenize(sample_weight, yl, job, weight_scale),
             )
-    arrays = [Xp, Yp] + ([swp] if swp is not None else [])
-    nbytes = sum(a.nbytes for a in arrays)
-    if persist == "auto":
-        persist = nbytes <= PERSIST_FRACTION * cluster_memory(client)
-    if persist:
-        arrays = list(client.persist(arrays))
-    else:
-        arrays = list(dask.optimize(*arrays))
-    Xp, Yp = arrays[0], arrays[1]
-    swp = arrays[2] if len(arrays) > 2 else None
-    xb = Xp.to_delayed(optimize_graph=False).ravel()
-    yb = Yp.to_delayed(optimize_graph=False).ravel()
-    sb = swp.to_delayed(optimize_graph=False).ravel() if swp is not None else [None] * len(xb)
-    return Data(Xp, Yp, swp, int(X.shape[0]), bool(persist), list(zip(xb, yb, sb)))
+    return [Xp, Yp] + ([swp] if swp is not None else [])
 
 
 def find_classes(client: Client, y: da.Array, with_counts: bool = False):
