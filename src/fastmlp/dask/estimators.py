@@ -452,7 +452,17 @@ class _DaskMLP(BaseEstimator):
         return state
 
     def _compute(self, *collections):
-        """Compute dask collections on this estimator's cluster (its client, address, or the default)."""
+        """Compute dask collections on this estimator's cluster (its client or address, else the default
+        client; with none, dask's local scheduler: scoring never starts a cluster of its own)."""
+        if self.client is None:
+            try:
+                from distributed import get_client
+
+                get_client()
+            except ValueError:
+                import dask
+
+                return list(dask.compute(*collections))
         with _core.cluster_client(self.client) as c:
             return c.compute(list(collections), sync=True)
 
