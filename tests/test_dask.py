@@ -124,6 +124,7 @@ def test_estimators_equal_their_single_process_twins(client):
     np.testing.assert_array_equal(local.predict(X), ref.predict(X))
     np.testing.assert_allclose(local.predict_proba(X), ref.predict_proba(X), atol=1e-9)
     assert clf.score(Xd, da.from_array(labels, chunks=200)) == pytest.approx(ref.score(X, labels))
+    np.testing.assert_allclose(clf.predict_proba(Xd).compute(), ref.predict_proba(X), atol=1e-9)
     local2 = pickle.loads(pickle.dumps(local))
     np.testing.assert_array_equal(local2.predict(X[:50]), local.predict(X[:50]))
 
@@ -139,6 +140,26 @@ def test_estimators_equal_their_single_process_twins(client):
     assert reg.loss_ == pytest.approx(rref.loss_, rel=1e-9)
     assert reg.score(Xd, da.from_array(Y, chunks=(200, 2))) == pytest.approx(rref.score(X, Y), rel=1e-9)
     assert type(reg.to_local()) is FastMLPRegressor
+    np.testing.assert_allclose(reg.predict(Xd).compute(), rref.predict(X), atol=1e-8)
+
+
+def test_multilabel_and_poisson_estimators(client):
+    X, y = _problem(800, 6, 3, seed=7)
+    Y = np.c_[X[:, 0] > 0, X[:, 1] + X[:, 2] > 0, X[:, 3] > 0.5].astype(int)
+    Xd = da.from_array(X, chunks=(200, 6))
+    clf = fd.DaskMLPClassifier((8,), max_iter=20, random_state=0, client=client)
+    clf.fit(Xd, da.from_array(Y, chunks=(200, 3)))
+    ref = FastMLPClassifier((8,), solver="lbfgs", max_iter=20, random_state=0).fit(X, Y)
+    for a, b in zip(clf.coefs_, ref.coefs_):
+        np.testing.assert_allclose(a, b, atol=1e-8)
+    np.testing.assert_array_equal(clf.predict(Xd).compute(), ref.predict(X))
+    np.testing.assert_array_equal(clf.to_local().predict(X), ref.predict(X))
+    counts = np.random.default_rng(0).poisson(np.exp(0.3 * X[:, 0]))
+    reg = fd.DaskMLPRegressor("poisson", hidden_layer_sizes=(8,), max_iter=20, random_state=0, client=client)
+    reg.fit(Xd, da.from_array(counts, chunks=200))
+    rref = FastMLPRegressor("poisson", hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
+    rref.fit(X, counts)
+    np.testing.assert_allclose(reg.predict(Xd).compute(), rref.predict(X), rtol=1e-7)
 
 
 def test_local_sgd_reaches_single_process_accuracy_on_digits(client):
