@@ -23,7 +23,6 @@ from dask.base import tokenize
 from distributed import Client, LocalCluster, get_client
 
 from .. import _training
-from .._registry import LOSS_TABLE
 from ..validation import ParameterError, check_dtype
 from . import _blocks
 from ._blocks import Job, Round
@@ -679,7 +678,3 @@ def _model_dtype(model):
             return None
     coefs = getattr(model, "coefs_", None)
     return coefs[0].dtype if coefs else None
-
-
-def is_classifier_loss(loss: str) -> bool:
-    return LOSS_TABLE[loss].classifier
