@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-import dask  # noqa: I001  (after fastmlp's own modules: fastmlp.dask is imported only on request)
+import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
