@@ -524,6 +524,15 @@ def run_lbfgs(model: FastMLP, X: np.ndarray, Y: np.ndarray, sw: np.ndarray | Non
     return summary
 
 
+def minimize_lbfgs(fun: Callable, x0: np.ndarray, max_iter: int, max_fun: int, tol: float,
+                   on_iteration: Callable | None = None) -> Any:
+    """scipy's L-BFGS-B with the engine's options, for a face that computes R(θ) and ∂R/∂θ (float64) its own
+    way (fastmlp.dask: sums over a cluster). ``on_iteration(intermediate_result)``: StopIteration stops."""
+    import scipy.optimize
+    return scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True, callback=on_iteration,
+                                   options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
+
+
 # ------------------------------------------------------------------------------------------------------
 # Class weights
 # ------------------------------------------------------------------------------------------------------

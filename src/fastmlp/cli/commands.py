@@ -333,6 +333,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..model import FastMLP
     say = Printer(args.quiet)
     check_out(args.out, inputs=[args.data])
+    if getattr(args, "scheduler", None) is not None or getattr(args, "dask_workers", None) is not None:
+        if args.plot is not None:
+            raise CLIError("--plot: not available when training on a cluster")
+        from .cluster import cmd_train_cluster  # imports dask: only on request
+        return cmd_train_cluster(args, say)
     if args.plot is not None:
         check_dir(args.plot, "--plot")
         _require_plotting()

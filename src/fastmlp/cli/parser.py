@@ -313,6 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many epochs without improvement (keeps the best weights)")
     g.add_argument("--seed", type=_seed, default=0, help="seeds the weights, the shuffles, the split and "
                    "the generated dataset")
+    g = p.add_argument_group("on a Dask cluster (DATA: a directory of CSV or Parquet files; "
+                             "needs fastmlp[dask])")
+    c = g.add_mutually_exclusive_group()
+    c.add_argument("--scheduler", metavar="ADDRESS", help="train on the cluster of this dask scheduler")
+    c.add_argument("--dask-workers", type=_positive_int, metavar="N",
+                   help="train on a local cluster of N one-thread worker processes, started and stopped here")
+    g.add_argument("--solver", choices=["local-sgd", "lbfgs"], default="local-sgd",
+                   help="local-sgd: --epochs rounds of --local-epochs epochs of --optimizer per block, "
+                        "averaged; lbfgs: exact full-batch L-BFGS, --epochs iterations")
+    g.add_argument("--local-epochs", type=_rule("epochs"), default=1, help="epochs per block per round")
     g = p.add_argument_group("output")
     g.add_argument("-o", "--out", default="model.npz", metavar="PATH", help="where to save the model")
     g.add_argument("--plot", metavar="DIR",
