@@ -14,8 +14,17 @@ K = pytest.importorskip("fastmlp._kernels")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 DTYPES = [np.float32, np.float64]
-# above 2 * PAR_MIN_WORK elements (split on 2 threads), with a row count that does not divide evenly
+# split on 2 threads under the small threshold below, with row counts that do not divide evenly
 SHAPES = [(301, 257), (1, 70001), (70001, 1)]
+
+
+@pytest.fixture(autouse=True)
+def small_split_threshold():
+    """Split from 1024 elements per thread (the shipped threshold, sized to a VM's thread wake-up cost,
+    would leave these test sizes on one thread)."""
+    old = K._split_threshold(1024)
+    yield
+    K._split_threshold(old)
 ELEMENTWISE = [name for name, e in ACTIVATION_TABLE.items() if e.derivative is not None]
 
 
@@ -32,6 +41,8 @@ def test_split_follows_the_blas_limit():
     with threadpoolctl.threadpool_limits(2):
         assert K.elementwise_threads() == 2
         assert K.elementwise_threads(1000) == 1  # small work stays on the calling thread
+        K._split_threshold(1 << 19)
+        assert K.elementwise_threads(1 << 20) == 2 and K.elementwise_threads((1 << 20) - 1) == 1
 
 
 def _both(fn):

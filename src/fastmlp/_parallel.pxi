@@ -13,8 +13,17 @@ from cython.parallel cimport prange
 ctypedef int (*_threads_fn)() noexcept nogil
 
 cdef _threads_fn _blas_threads = NULL
-# elements per thread below which element-wise work is not split (a few microseconds of the cheapest pass)
-cdef Py_ssize_t PAR_MIN_WORK = 1 << 15
+# Elements per thread below which element-wise work is not split. Waking a sleeping OpenMP thread costs
+# 50-100 us on a 2-vCPU VM (a hypervisor round trip; spinning threads instead fight OpenBLAS's own spinning
+# workers and slow a predict by 100x), so a split pays from about 1M elements of tanh (~260 us on one
+# core); memory-bound passes (relu, copies, finiteness scans) count a quarter per element.
+cdef Py_ssize_t PAR_MIN_WORK = 1 << 19
+
+
+cdef inline Py_ssize_t _act_work(int act, Py_ssize_t N) noexcept nogil:
+    if act == ACT_RELU or act == ACT_LEAKY_RELU or act == ACT_HARDTANH or act == ACT_PRELU:
+        return N // 4
+    return N
 # ranges start at multiples of this many rows (row splits) or elements (flat splits): a multiple of every
 # vector loop's step (lanes x unrolling)
 cdef Py_ssize_t SPLIT_ALIGN = 64
@@ -43,7 +52,7 @@ cdef inline Py_ssize_t _range_size(Py_ssize_t n, int nt) noexcept nogil:
 cdef void _act_forward_par(int act, floating p, const floating* gamma, const floating* Z, floating* A,
                            Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """_act_forward over row ranges on the BLAS threads."""
-    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(n * m)
+    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(_act_work(act, n * m))
     cdef Py_ssize_t c, r0, r1, rows
     if nt == 1:
         _act_forward(act, p, gamma, Z, A, n, m)
@@ -59,7 +68,7 @@ cdef void _act_forward_par(int act, floating p, const floating* gamma, const flo
 cdef void _act_backprop_par(int act, floating p, const floating* gamma, const floating* A,
                             const floating* Z, floating* G, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
     """_act_backprop over row ranges on the BLAS threads (Z may be NULL where f' reads only A)."""
-    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(n * m)
+    cdef int nt = 1 if act == ACT_IDENTITY or act == CUSTOM_ACT else _split(_act_work(act, n * m))
     cdef Py_ssize_t c, r0, r1, rows
     if nt == 1:
         _act_backprop(act, p, gamma, A, Z, G, n, m)
@@ -95,7 +104,7 @@ cdef void _opt_step_par(OptC* opt, floating* theta, const floating* g, Py_ssize_
 
 cdef void _copy_par(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
     """dst[:n] = src[:n] on the BLAS threads."""
-    cdef int nt = _split(n)
+    cdef int nt = _split(n // 4)
     cdef Py_ssize_t c, e0, e1, per
     if nt == 1:
         memcpy(dst, src, n * sizeof(floating))
@@ -110,7 +119,7 @@ cdef void _copy_par(floating* dst, const floating* src, Py_ssize_t n) noexcept n
 
 cdef bint _all_finite_par(const floating* x, Py_ssize_t n) noexcept nogil:
     """_all_finite on the BLAS threads (an OR of per-range answers: the same answer on any split)."""
-    cdef int nt = _split(n)
+    cdef int nt = _split(n // 4)
     cdef Py_ssize_t c, e0, e1, per
     cdef int bad = 0
     if nt == 1:
