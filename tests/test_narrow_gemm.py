@@ -55,3 +55,20 @@ def test_small_net_predictions_agree_between_paths():
     finally:
         K._force_simd(None)
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", SHAPES + [(2000, 2, 7), (9, 600, 8)], ids=str)
+def test_narrow_dense_layer_adds_the_bias_in_registers(simd, shape, dtype):
+    """dense_forward's narrow case (bias added in the kernel, full-width row stores where the overrun
+    lands in rows still to be written): every row right, nothing past the output touched."""
+    m, k, n = shape
+    rng = np.random.default_rng(m * k + n)
+    X = rng.standard_normal((m, k)).astype(dtype)
+    W = rng.standard_normal((k, n)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    buf = np.full(m * n + 16, 7.0, dtype)
+    out = buf[:m * n].reshape(m, n)
+    K.dense_forward(X, W, b, out, "identity")
+    np.testing.assert_allclose(out, X.astype(np.float64) @ W + b, **TOL[dtype])
+    assert (buf[m * n:] == 7.0).all()

@@ -19,12 +19,12 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
         # One output row or column is a matrix-vector product; BLAS ?gemm is many times slower there.
         _gemv_rowcol(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
-    if not trans_a and not trans_b and n <= FM_NARROW_N and k <= FM_NARROW_K and fm_gemm_narrow_ok():
+    if beta == 0 and _narrow(trans_a, trans_b, n, k):
         # tall and narrow (a small net's layer over many rows): B in registers, one row of C at a time
         if floating is float:
-            fm_gemm_narrow_f32(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+            fm_gemm_narrow_f32(m, n, k, alpha, A, lda, B, ldb, NULL, C, ldc)
         else:
-            fm_gemm_narrow_f64(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+            fm_gemm_narrow_f64(m, n, k, alpha, A, lda, B, ldb, NULL, C, ldc)
         return
     # Row-major C (m×n) is column-major Cᵀ (n×m) = op(B)ᵀ · op(A)ᵀ: swap the operands.
     ta = b'T' if trans_b else b'N'
@@ -35,6 +35,11 @@ cdef void _gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize
         sgemm(&ta, &tb, &im, &in_, &ik, &alpha, <float*>B, &ilda, <float*>A, &ildb, &beta, C, &ildc)
     else:
         dgemm(&ta, &tb, &im, &in_, &ik, &alpha, <double*>B, &ilda, <double*>A, &ildb, &beta, C, &ildc)
+
+
+cdef inline bint _narrow(bint trans_a, bint trans_b, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """Whether C (m×n) = A (m×k)·B (k×n) goes to _narrow_gemm.h (callers: m·n·k past SMALL_GEMM)."""
+    return not trans_a and not trans_b and n <= FM_NARROW_N and k <= FM_NARROW_K and fm_gemm_narrow_ok()
 
 
 cdef void _gemm_small(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,

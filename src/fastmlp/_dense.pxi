@@ -52,9 +52,16 @@ cdef void _colsum(const floating* D, floating* out, Py_ssize_t n, Py_ssize_t m, 
 cdef void _dense_forward(const floating* X, const floating* W, const floating* b, floating* Z,
                          floating* A, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, int act, floating p,
                          const floating* gamma) noexcept nogil:
-    """Z = X·W + b (bias pre-filled, GEMM with beta = 1), then A = f(Z). Z may be A."""
-    _bias_fill(Z, b, n, m)
-    _gemm(False, False, n, m, k, <floating>1, X, k, W, m, <floating>1, Z, m)
+    """Z = X·W + b (bias pre-filled, GEMM with beta = 1; a narrow product adds it in registers), then
+    A = f(Z). Z may be A."""
+    if n * m * k > SMALL_GEMM and n > 1 and m > 1 and _narrow(False, False, m, k):
+        if floating is float:
+            fm_gemm_narrow_f32(n, m, k, 1, X, k, W, m, b, Z, m)
+        else:
+            fm_gemm_narrow_f64(n, m, k, 1, X, k, W, m, b, Z, m)
+    else:
+        _bias_fill(Z, b, n, m)
+        _gemm(False, False, n, m, k, <floating>1, X, k, W, m, <floating>1, Z, m)
     _act_forward_par(act, p, gamma, Z, A, n, m)
 
 

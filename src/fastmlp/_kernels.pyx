@@ -51,9 +51,10 @@ cdef extern from "_narrow_gemm.h" nogil:
     int FM_NARROW_K
     int fm_gemm_narrow_ok()
     void fm_gemm_narrow_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, float alpha, const float* A,
-                            Py_ssize_t lda, const float* B, Py_ssize_t ldb, float beta, float* C, Py_ssize_t ldc)
+                            Py_ssize_t lda, const float* B, Py_ssize_t ldb, const float* bias, float* C,
+                            Py_ssize_t ldc)
     void fm_gemm_narrow_f64(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, double alpha, const double* A,
-                            Py_ssize_t lda, const double* B, Py_ssize_t ldb, double beta, double* C,
+                            Py_ssize_t lda, const double* B, Py_ssize_t ldb, const double* bias, double* C,
                             Py_ssize_t ldc)
 
 cdef extern from "_rowops.h" nogil:
