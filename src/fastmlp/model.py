@@ -729,12 +729,11 @@ class FastMLP:
         float targets of the model's dtype, and at most ``batch_size`` rows, the call is one kernel call
         that checks X and y while reading them. A single batch is never shuffled (its gradient is a sum
         over its rows)."""
-        if (self._lane_key is not None and not optimizer_kwargs and sample_weight is None
-                and class_weight is None and validation_data is None and callback is None
-                and early_stopping is None and l2_per_batch is False and (shuffle is True or shuffle is False)
-                and type(schedule) is str and schedule == "constant" and type(batch_size) is int
-                and batch_size > 0 and (lr is None or type(lr) is float or type(lr) is int)
-                and clip_norm is None and clip_value is None
+        if (self._lane_key is not None
+                and _lane_options(optimizer_kwargs, sample_weight, class_weight, validation_data, callback,
+                                  early_stopping, l2_per_batch, schedule, clip_norm, clip_value)
+                and (shuffle is True or shuffle is False) and type(batch_size) is int and batch_size > 0
+                and (lr is None or type(lr) is float or type(lr) is int)
                 and self._lane_key == (optimizer, lr, self.l2, self.l1, self._optimizer)
                 and self._train_net is not None
                 and self._partial_fit_lane(X, y, batch_size)):
@@ -774,11 +773,9 @@ class FastMLP:
                                    early_stopping, val, callback, False)
         with self._lock:
             self.last_fit = _training.run_epochs(self, X, Y, sw, np.arange(n, dtype=np.intp), plan)
-        if (self._lane and not optimizer_kwargs and sample_weight is None and class_weight is None
-                and validation_data is None and callback is None and early_stopping is None
-                and not l2_per_batch and isinstance(sched, _training.Constant) and type(schedule) is str
-                and clip_norm is None and clip_value is None
-                and optimizer not in _training.FULL_BATCH_OPTIMIZERS):
+        if (self._lane and optimizer not in _training.FULL_BATCH_OPTIMIZERS
+                and _lane_options(optimizer_kwargs, sample_weight, class_weight, validation_data, callback,
+                                  early_stopping, l2_per_batch, schedule, clip_norm, clip_value)):
             self._lane_key = (optimizer, lr, self.l2, self.l1, self._optimizer)
         return self
 
@@ -1076,6 +1073,16 @@ def _sklearn_factor(name) -> float:
 def _saved_name(activation) -> str:
     """How a file names an activation: the registry's name, or ``custom:<name>``."""
     return activation.saved_name if is_custom(activation) else activation
+
+
+def _lane_options(optimizer_kwargs, sample_weight, class_weight, validation_data, callback, early_stopping,
+                  l2_per_batch, schedule, clip_norm, clip_value) -> bool:
+    """Whether partial_fit's options are those the fast lane implements: none of the extras, a constant
+    learning rate (the rest of the lane's conditions are on the call's arguments and the model)."""
+    return (not optimizer_kwargs and sample_weight is None and class_weight is None
+            and validation_data is None and callback is None and early_stopping is None
+            and l2_per_batch is False and type(schedule) is str and schedule == "constant"
+            and clip_norm is None and clip_value is None)
 
 
 def _output_spec(name, param):
