@@ -133,9 +133,9 @@ def to_torch(model, *, logits=False):
     ``UnsupportedLayerError``. A hidden layer with dropout is followed by ``nn.Dropout(p)`` (inactive in
     eval mode; ``net.train()`` trains with it). Class labels are not part of the module: map ``argmax``
     through ``model.classes_``."""
+    model = _as_fastmlp(model)  # a model with no torch form is refused whether or not torch is installed
     torch = _import("torch", "torch")
     nn = torch.nn
-    model = _as_fastmlp(model)
     spec = model.spec
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
     Ws, bs, gs = model.weights, model.biases, model.slopes
@@ -534,9 +534,9 @@ def to_onnx(model, path=None, *, logits=False, opset=17, input_name="X", output_
     none or onnxruntime has no float64 kernel for it, a composite of elementary ops (GELU through ``Erf``
     and in float64 through an erf series, SiLU as ``x·Sigmoid(x)``, Hardtanh as ``Clip``); an activation
     with neither raises ``UnsupportedLayerError``."""
+    model = _as_fastmlp(model)  # a model with no ONNX form is refused whether or not onnx is installed
     onnx = _import("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
-    model = _as_fastmlp(model)
     spec = model.spec
     f64 = model.dtype == np.float64
     dtype = np.float64 if f64 else np.float32
