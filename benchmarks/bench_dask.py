@@ -28,8 +28,7 @@ import warnings
 
 import numpy as np
 
-import bench_common  # noqa: F401  (puts this checkout's src/ on sys.path)
-from fastmlp import FastMLP
+from fastmlp import FastMLP  # the installed package (pip install '.[dask,bench]')
 
 SIZES = [784, 256, 128, 10]
 
