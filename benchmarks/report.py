@@ -80,6 +80,23 @@ def api_targets():
     return t
 
 
+def verdict(value, op, thr):
+    """PASS/MISS of a measured value against ``op`` ("<=" or ">=") ``thr``; N/A when it was not measured."""
+    if value is None:
+        return "N/A (column not run)"
+    return "PASS" if ((value <= thr) if op == "<=" else (value >= thr)) else "MISS"
+
+
+def paired_shown(p, inverse, separate):
+    """(value, text) of a paired measurement (ratio fastmlp/other, or its inverse other/fastmlp) with its
+    per-block IQR, the separate-benchmark figure ``separate`` beside it."""
+    lo, hi = p["block_ratio_q25"], p["block_ratio_q75"]
+    value = 1 / p["ratio"] if inverse else p["ratio"]
+    lo, hi = (1 / hi, 1 / lo) if inverse else (lo, hi)
+    return value, (f"paired {value:.3f}x{'!' if p['suspect'] else ''} (blocks IQR {lo:.2f}-{hi:.2f});"
+                   f" separate {separate}")
+
+
 def spread(med, kind, case, th, num, den):
     """The ratio num/den from the quartiles of both benchmarks: (q1(num)/q3(den), q3(num)/q1(den))."""
     a, b = med.get((kind, case, th, num)), med.get((kind, case, th, den))
@@ -266,21 +283,11 @@ def report(path):
             if p is not None:  # decided on the paired ratio; the separate-benchmark one shown beside it
                 # paired ratio = fastmlp / other; the target may be its inverse (other / fastmlp)
                 inv = num != "fastmlp"
-                pv = 1 / p["ratio"] if inv else p["ratio"]
-                lo, hi = p["block_ratio_q25"], p["block_ratio_q75"]
-                lo, hi = (1 / hi, 1 / lo) if inv else (lo, hi)
-                shown = (f"paired {pv:.3f}x{'!' if p['suspect'] else ''} (blocks IQR {lo:.2f}-{hi:.2f});"
-                         f" separate {shown}")
-                value = pv
-        if value is None:
-            status = "N/A (column not run)"
-            n_na += 1
-        elif (value <= thr) if op == "<=" else (value >= thr):
-            status = "PASS"
-            n_pass += 1
-        else:
-            status = "MISS"
-            n_miss += 1
+                value, shown = paired_shown(p, inv, shown)
+        status = verdict(value, op, thr)
+        n_pass += status == "PASS"
+        n_miss += status == "MISS"
+        n_na += value is None
         trow.append([name, shown, status])
     if mem:
         for th in sorted(mem):
@@ -302,7 +309,7 @@ def report(path):
 
     arow = []
     a_pass = a_miss = a_na = 0
-    for name, kind, case, th, what, _op, thr in api_targets():
+    for name, kind, case, th, what, op, thr in api_targets():
         if what == "scaling":
             sc = scaling(med, kind, case)
             value = None if sc is None else sc[2]
@@ -314,18 +321,11 @@ def report(path):
                                                                 f" (quartiles {sp[0]:.2f}-{sp[1]:.2f})")
             p = paired.get((kind, case, th, what.split("/")[1]))
             if p is not None:  # decided on the paired ratio, as the issue-3 targets
-                shown = (f"paired {p['ratio']:.3f}x{'!' if p['suspect'] else ''} (blocks IQR "
-                         f"{p['block_ratio_q25']:.2f}-{p['block_ratio_q75']:.2f}); separate {shown}")
-                value = p["ratio"]
-        if value is None:
-            status = "N/A (column not run)"
-            a_na += 1
-        elif value <= thr:
-            status = "PASS"
-            a_pass += 1
-        else:
-            status = "MISS"
-            a_miss += 1
+                value, shown = paired_shown(p, False, shown)
+        status = verdict(value, op, thr)
+        a_pass += status == "PASS"
+        a_miss += status == "MISS"
+        a_na += value is None
         arow.append([name, shown, status])
     lines.append("Targets (issue 12, the public calls; decided on the paired ratio where there is one;"
                  " spread = IQR of its per-block ratios, or the ratio of the separate benchmarks' quartiles):"
