@@ -339,6 +339,22 @@ def tree_sum(parts: list, label: str, split_every: int = SPLIT_EVERY):
     return parts[0]
 
 
+def sum_over_blocks(client: Client, data, fn, shared: tuple, extra: tuple, label: str,
+                    split_every: int = SPLIT_EVERY, with_index: bool = False) -> np.ndarray:
+    """Σ over ``data``'s blocks of ``fn(*shared, X_block, y_block, w_block, *extra[, block index])`` (float64
+    vectors), added in the fixed tree order of ``tree_sum`` and computed on the cluster. ``shared``: broadcast
+    keys (the weights); every task's key names them, its block and ``extra``, so a lost task recomputes the
+    same result."""
+    parts = [
+        dask.delayed(fn, pure=True)(
+            *shared, xb, yb, sb, *extra, *((i,) if with_index else ()),
+            dask_key_name=f"{label}-block-{i}-{tokenize(*(s.key for s in shared), xb.key, *extra)}",
+        )
+        for i, (xb, yb, sb) in enumerate(data.blocks)
+    ]
+    return run_graph(client, tree_sum(parts, label, split_every))
+
+
 def broadcast(value, label: str):
     """``value`` (the weights) as one graph key: sent to the scheduler once, then copied between workers;
     kept in the graph so that a lost copy is rebuilt."""
@@ -398,13 +414,7 @@ def lbfgs(
     def fun(x):
         th = x.astype(dtype)
         th_d = broadcast(th, label + "-theta")
-        parts = [
-            dask.delayed(_blocks.loss_grad, pure=True)(
-                th_d, xb, yb, sb, job, dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job)}"
-            )
-            for i, (xb, yb, sb) in enumerate(data.blocks)
-        ]
-        vec = run_graph(client, tree_sum(parts, label, split_every))
+        vec = sum_over_blocks(client, data, _blocks.loss_grad, (th_d,), (job,), label, split_every)
         n = vec[1]
         W = th[mask].astype(np.float64)
         loss = vec[0] / n + 0.5 * l2 * float(np.dot(W, W))
@@ -464,20 +474,8 @@ def evaluate(
     """(validation loss, validation score) of the weights ``theta`` over ``data`` (or the held-out rows of
     its blocks), as exact sums over blocks."""
     th_d = broadcast(theta, label + "-theta")
-    parts = [
-        dask.delayed(_blocks.metrics, pure=True)(
-            th_d,
-            xb,
-            yb,
-            sb,
-            job,
-            holdout,
-            i,
-            dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, xb.key, job, holdout)}",
-        )
-        for i, (xb, yb, sb) in enumerate(data.blocks)
-    ]
-    vec = run_graph(client, tree_sum(parts, label, split_every))
+    vec = sum_over_blocks(client, data, _blocks.metrics, (th_d,), (job, holdout), label, split_every,
+                          with_index=True)
     if vec[1] <= 0:
         raise ValueError(
             "validation: no validation rows (the held-out fraction of every block is empty, or "
@@ -517,21 +515,8 @@ def local_sgd(
         rnd = replace(plan.template, index=r, lr=float(opt.lr), holdout=plan.holdout)
         th_d = broadcast(theta, label + "-theta")
         st_d = broadcast(state, label + "-state")  # float64: the step count t stays exact
-        parts = [
-            dask.delayed(_blocks.local_epochs, pure=True)(
-                th_d,
-                st_d,
-                xb,
-                yb,
-                sb,
-                job,
-                rnd,
-                i,
-                dask_key_name=f"{label}-block-{i}-{tokenize(th_d.key, st_d.key, xb.key, job, rnd)}",
-            )
-            for i, (xb, yb, sb) in enumerate(data.blocks)
-        ]
-        vec = run_graph(client, tree_sum(parts, f"{label}-{r}", split_every))
+        vec = sum_over_blocks(client, data, _blocks.local_epochs, (th_d, st_d), (job, rnd), f"{label}-{r}",
+                              split_every, with_index=True)
         n = vec[0]
         if n <= 0:
             raise ValueError("X: no training rows")
